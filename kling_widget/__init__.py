@@ -1,0 +1,103 @@
+"""kling-widget: an interactive Jupyter editor for Kling AI's video-editing API.
+
+Public API (imported lazily, so ``import kling_widget`` stays cheap and a
+script that only uses the client never imports the widget stack)::
+
+    from kling_widget import KlingClient, AsyncKlingClient, Credentials
+    from kling_widget import Editor, VideoSource, decode_rle, encode_rle
+    from kling_widget.emulator import Emulator
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # api
+    "Credentials": "kling_widget.api.credentials",
+    "KlingClient": "kling_widget.api.client",
+    "AsyncKlingClient": "kling_widget.api.async_client",
+    "Session": "kling_widget.api.models",
+    "Selection": "kling_widget.api.models",
+    "ObjectMask": "kling_widget.api.models",
+    "Preview": "kling_widget.api.models",
+    "Task": "kling_widget.api.models",
+    "TaskVideo": "kling_widget.api.models",
+    "verify_webhook": "kling_widget.api.webhooks",
+    "KlingError": "kling_widget.api.errors",
+    "KlingValidationError": "kling_widget.api.errors",
+    "KlingAPIError": "kling_widget.api.errors",
+    "KlingAuthError": "kling_widget.api.errors",
+    "KlingAccountError": "kling_widget.api.errors",
+    "KlingPermissionError": "kling_widget.api.errors",
+    "KlingInvalidRequestError": "kling_widget.api.errors",
+    "KlingNotFoundError": "kling_widget.api.errors",
+    "KlingContentPolicyError": "kling_widget.api.errors",
+    "KlingRateLimitError": "kling_widget.api.errors",
+    "KlingServerError": "kling_widget.api.errors",
+    "KlingSessionExpiredError": "kling_widget.api.errors",
+    "KlingTransportError": "kling_widget.api.errors",
+    "KlingResponseError": "kling_widget.api.errors",
+    "KlingTimeoutError": "kling_widget.api.errors",
+    "KlingTaskFailedError": "kling_widget.api.errors",
+    # media
+    "decode_rle": "kling_widget.media.rle",
+    "encode_rle": "kling_widget.media.rle",
+    "VideoSource": "kling_widget.media.video",
+    "ReferenceImage": "kling_widget.media.images",
+    # editor, journal, batch
+    "Editor": "kling_widget.editor.editor",
+    "Journal": "kling_widget.journal",
+    "edit_many": "kling_widget.batch",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kling_widget' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from kling_widget.api.async_client import AsyncKlingClient
+    from kling_widget.api.client import KlingClient
+    from kling_widget.api.credentials import Credentials
+    from kling_widget.api.errors import (
+        KlingAccountError,
+        KlingAPIError,
+        KlingAuthError,
+        KlingContentPolicyError,
+        KlingError,
+        KlingInvalidRequestError,
+        KlingNotFoundError,
+        KlingPermissionError,
+        KlingRateLimitError,
+        KlingResponseError,
+        KlingServerError,
+        KlingSessionExpiredError,
+        KlingTaskFailedError,
+        KlingTimeoutError,
+        KlingTransportError,
+        KlingValidationError,
+    )
+    from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task, TaskVideo
+    from kling_widget.api.webhooks import verify_webhook
+    from kling_widget.batch import edit_many
+    from kling_widget.editor.editor import Editor
+    from kling_widget.journal import Journal
+    from kling_widget.media.images import ReferenceImage
+    from kling_widget.media.rle import decode_rle, encode_rle
+    from kling_widget.media.video import VideoSource

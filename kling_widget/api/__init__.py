@@ -1,0 +1,1 @@
+"""kling_widget.api"""
