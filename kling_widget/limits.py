@@ -106,6 +106,13 @@ OMNI_MAX_REFS_WITHOUT_VIDEO = 7
 OMNI_MAX_SHOTS = 6
 OMNI_MAX_SHOT_PROMPT_CHARS = 512
 OMNI_OUTPUT_FPS = 24
+OMNI_SHOT_TYPES = ("customize",)
+OMNI_SOUND_VALUES = ("on", "off")
+OMNI_KEEP_SOUND_VALUES = ("yes", "no")
+# Omni refuses an end frame when more than this many images are given.
+OMNI_MAX_IMAGES_WITH_END_FRAME = 2
+OMNI_MIN_SHOT_DURATION = 1
+OMNI_DEFAULT_DURATION = "5"
 
 # --- masks ------------------------------------------------------------------
 MASK_COLOR = (116, 255, 82)
