@@ -1,0 +1,376 @@
+"""The canvas: frame, masks and points on an ``ipycanvas.MultiCanvas``, and click mapping.
+
+What goes to the browser is always an encoded image: the frame as the cache's JPEG bytes,
+the masks as one palette PNG with a transparent background. Each is wrapped in an
+``ipywidgets.Image`` that is never changed after creation (one per frame, one per mask
+version): ``draw_image`` then refers to a model the browser already holds, so there is no
+race between a value update and the draw command, and going back to a frame seen before
+sends a few bytes of drawing commands instead of the picture again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from ipycanvas import Canvas, MultiCanvas, hold_canvas
+from PIL import Image
+
+from kling_widget import limits
+
+Point = tuple[float, float]
+
+# Layer order, bottom to top; the top layer receives the mouse events.
+LAYER_FRAME, LAYER_MASKS, LAYER_POINTS = 0, 1, 2
+N_LAYERS = 3
+
+ADD_COLOR = "#22c55e"  # green: points that add to the selection
+PENDING_COLOR = "#facc15"  # amber: sent, reply not in yet
+POINT_RADIUS_PX = 6.0
+# Browser-side models kept per kind; older ones are closed (a frame seen again is re-sent).
+MAX_FRAME_IMAGES = 96
+MAX_MASK_IMAGES = 96
+
+# Distinct colours for objects, first the documented green of Kling's own overlay.
+_PALETTE: tuple[tuple[int, int, int], ...] = (
+    limits.MASK_COLOR,
+    (59, 130, 246),
+    (244, 63, 94),
+    (234, 179, 8),
+    (168, 85, 247),
+    (20, 184, 166),
+    (249, 115, 22),
+    (236, 72, 153),
+    (132, 204, 22),
+    (99, 102, 241),
+)
+
+
+def object_color(i: int) -> tuple[int, int, int]:
+    """The colour of the ``i``-th object (by first appearance); stable across frames."""
+    try:  # the media layer owns the palette when it has one
+        from kling_widget.media.masks import object_color as media_object_color
+
+        return tuple(media_object_color(i))  # type: ignore[return-value]
+    except ImportError:
+        return _PALETTE[i % len(_PALETTE)]
+
+
+class CoordinateMap:
+    """Maps between canvas pixels and normalized [0, 1] frame coordinates.
+
+    ipycanvas reports mouse positions in the canvas's own resolution (it scales the CSS
+    position by ``canvas.width / boundingRect.width``), so the CSS ``width: 100%`` scaling
+    of the element does not enter here: only the canvas width and height do.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+
+    def to_norm(self, px: float, py: float) -> Point:
+        """Canvas pixel -> normalized (x, y), clamped into [0, 1]."""
+        x = min(1.0, max(0.0, px / self.width))
+        y = min(1.0, max(0.0, py / self.height))
+        return (x, y)
+
+    def to_canvas(self, x: float, y: float) -> tuple[float, float]:
+        """Normalized (x, y) -> canvas pixel."""
+        return (x * self.width, y * self.height)
+
+
+def _resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        from kling_widget.media.masks import resize_mask
+
+        out: np.ndarray = resize_mask(mask, shape)
+        return out
+    except ImportError:
+        h, w = shape
+        rows = (np.arange(h) * mask.shape[0]) // h
+        cols = (np.arange(w) * mask.shape[1]) // w
+        return mask[rows[:, None], cols]
+
+
+def label_map(
+    arrays: Sequence[np.ndarray], color_indices: Sequence[int], size: tuple[int, int]
+) -> np.ndarray:
+    """(h, w) uint8 labels at display ``size`` (w, h): 0 = nothing, k + 1 = colour k.
+
+    Later objects are drawn over earlier ones where they overlap.
+    """
+    w, h = size
+    labels = np.zeros((h, w), dtype=np.uint8)
+    for arr, ci in zip(arrays, color_indices, strict=True):
+        small = arr if arr.shape == (h, w) else _resize_nearest(arr, (h, w))
+        labels[small.astype(bool, copy=False)] = (ci % 127) + 1
+    return labels
+
+
+def _edges(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose label differs from a 4-neighbour's and that belong to an object."""
+    e = np.zeros(labels.shape, dtype=bool)
+    e[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    e[1:, :] |= labels[1:, :] != labels[:-1, :]
+    e[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    e[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    e &= labels > 0
+    return e
+
+
+def mask_png(labels: np.ndarray, fill_alpha: int = limits.MASK_ALPHA) -> bytes:
+    """Encode a label map as a palette PNG: translucent fills, opaque outlines, clear rest.
+
+    Palette index k + 1 is colour k at ``fill_alpha``; index 128 + k + 1 is its outline.
+    One byte a pixel keeps the PNG small and quick to encode.
+    """
+    out = labels.copy()
+    edge = _edges(labels)
+    out[edge] += 128
+    palette = bytearray(256 * 3)
+    alpha = bytearray(256)
+    for k in range(127):
+        rgb = object_color(k)
+        for base, a in ((k + 1, fill_alpha), (128 + k + 1, 255)):
+            palette[3 * base : 3 * base + 3] = bytes(rgb)
+            alpha[base] = a
+    img = Image.fromarray(out, mode="P")
+    img.putpalette(bytes(palette))
+    buf = io.BytesIO()
+    # compress_level 1: the PNG goes over a local socket, encoding time matters more.
+    img.save(buf, format="PNG", transparency=bytes(alpha), compress_level=1)
+    return buf.getvalue()
+
+
+class _ImageLRU:
+    """``ipywidgets.Image`` models by key, closing the least recently used beyond a cap."""
+
+    def __init__(self, cap: int, fmt: str) -> None:
+        self.cap = cap
+        self.fmt = fmt
+        self._items: OrderedDict[Any, widgets.Image] = OrderedDict()
+
+    def get(self, key: Any, make: Callable[[], bytes]) -> widgets.Image:
+        img = self._items.get(key)
+        if img is not None:
+            self._items.move_to_end(key)
+            return img
+        img = widgets.Image(value=make(), format=self.fmt)
+        self._items[key] = img
+        while len(self._items) > self.cap:
+            _, old = self._items.popitem(last=False)
+            old.close()
+        return img
+
+    def peek(self, key: Any) -> widgets.Image | None:
+        return self._items.get(key)
+
+    def discard(self, pred: Callable[[Any], bool]) -> None:
+        for key in [k for k in self._items if pred(k)]:
+            self._items.pop(key).close()
+
+    def close(self) -> None:
+        for img in self._items.values():
+            img.close()
+        self._items.clear()
+
+
+class FrameView:
+    """The frame canvas: draws frames, the mask layer and points; reports clicks.
+
+    ``on_click(x, y)`` callbacks receive normalized frame coordinates.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.coords = CoordinateMap(width, height)
+        self.canvas = MultiCanvas(
+            N_LAYERS,
+            width=width,
+            height=height,
+            # Fill the cell, keep the aspect ratio: the element is scaled by CSS while
+            # its drawing surface stays at display resolution.
+            layout=widgets.Layout(width="100%", height="auto", max_width=f"{width}px"),
+        )
+        self.canvas.add_class("kling-frame-canvas")
+        self._frames = _ImageLRU(MAX_FRAME_IMAGES, "jpeg")
+        self._masks = _ImageLRU(MAX_MASK_IMAGES, "png")
+        self._click_callbacks: list[Callable[[float, float], None]] = []
+        self.opacity = 1.0
+        # What is on screen now, for redraws (client ready) and for tests.
+        self.frame_key: Any = None
+        self.mask_key: Any = None
+        self._frame_bytes: Callable[[], bytes] | None = None
+        self._mask_bytes: Callable[[], bytes | None] | None = None
+        self._points: list[Point] = []
+        self._pending: list[Point] = []
+        self.canvas.on_mouse_down(self._on_mouse_down)
+        self.canvas.on_client_ready(self.redraw)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Display size (w, h) of the canvas."""
+        return (self.coords.width, self.coords.height)
+
+    def on_click(self, callback: Callable[[float, float], None]) -> None:
+        """Register ``callback(x, y)`` for clicks, in normalized frame coordinates."""
+        self._click_callbacks.append(callback)
+
+    def _on_mouse_down(self, px: float, py: float) -> None:
+        x, y = self.coords.to_norm(px, py)
+        for cb in list(self._click_callbacks):
+            cb(x, y)
+
+    # --- drawing ----------------------------------------------------------------
+    def show_frame(self, key: Any, jpeg: Callable[[], bytes]) -> None:
+        """Draw the frame ``key`` (its JPEG made by ``jpeg()`` the first time only)."""
+        self.frame_key = key
+        self._frame_bytes = jpeg
+        img = self._frames.get(key, jpeg)
+        w, h = self.size
+        layer = self.canvas[LAYER_FRAME]
+        with hold_canvas():
+            layer.draw_image(img, 0, 0, w, h)
+
+    def show_masks(self, key: Any, png: Callable[[], bytes | None]) -> None:
+        """Draw the mask layer ``key`` (a PNG from ``png()``, ``None`` for no mask)."""
+        self.mask_key = key
+        self._mask_bytes = png
+        layer = self.canvas[LAYER_MASKS]
+        img: widgets.Image | None = None
+        if key is not None:
+            img = self._masks.peek(key)
+            if img is None:
+                data = png()
+                if data is not None:
+                    img = self._masks.get(key, lambda: data)
+        w, h = self.size
+        with hold_canvas():
+            layer.clear()
+            if img is not None:
+                layer.global_alpha = self.opacity
+                layer.draw_image(img, 0, 0, w, h)
+
+    def forget_masks(self, pred: Callable[[Any], bool]) -> None:
+        """Close cached mask images whose key matches (they are stale)."""
+        self._masks.discard(lambda k: k != self.mask_key and pred(k))
+
+    @property
+    def mask_png(self) -> bytes | None:
+        """The PNG currently drawn on the mask layer (``None`` when the layer is empty)."""
+        if self.mask_key is None:
+            return None
+        img = self._masks.peek(self.mask_key)
+        return None if img is None else bytes(img.value)
+
+    @property
+    def frame_jpeg(self) -> bytes | None:
+        """The JPEG currently drawn on the frame layer."""
+        img = self._frames.peek(self.frame_key)
+        return None if img is None else bytes(img.value)
+
+    def set_opacity(self, opacity: float) -> None:
+        """Change the mask layer's opacity (a canvas setting: no image is re-sent)."""
+        self.opacity = float(opacity)
+        if self._mask_bytes is not None:
+            self.show_masks(self.mask_key, self._mask_bytes)
+
+    def show_points(self, points: Sequence[Point], pending: Sequence[Point] = ()) -> None:
+        """Draw the points of the current frame: green dots, hollow amber while pending."""
+        self._points = list(points)
+        self._pending = list(pending)
+        layer = self.canvas[LAYER_POINTS]
+        w, h = self.size
+        r = POINT_RADIUS_PX * max(1.0, w / 960)
+        with hold_canvas():
+            layer.clear()
+            if self._points:
+                xs = np.array([p[0] * w for p in self._points])
+                ys = np.array([p[1] * h for p in self._points])
+                layer.fill_style = ADD_COLOR
+                layer.fill_circles(xs, ys, r)
+                layer.stroke_style = "white"
+                layer.line_width = 2
+                layer.stroke_circles(xs, ys, r)
+            if self._pending:
+                xs = np.array([p[0] * w for p in self._pending])
+                ys = np.array([p[1] * h for p in self._pending])
+                layer.stroke_style = PENDING_COLOR
+                layer.line_width = 3
+                layer.stroke_circles(xs, ys, r)
+
+    def redraw(self) -> None:
+        """Draw everything again (a new browser view came up: page reload, Voila)."""
+        if self._frame_bytes is not None:
+            self.show_frame(self.frame_key, self._frame_bytes)
+        if self._mask_bytes is not None:
+            self.show_masks(self.mask_key, self._mask_bytes)
+        self.show_points(self._points, self._pending)
+
+    def close(self) -> None:
+        """Close the canvas and every image model it holds."""
+        self._frames.close()
+        self._masks.close()
+        self.canvas.close()
+
+
+class Strip:
+    """The strip under the frame: frames with points, tracked frames, the current frame.
+
+    ``on_seek(frame)`` callbacks fire when the strip is clicked.
+    """
+
+    HEIGHT = 18
+
+    def __init__(self, width: int, frame_count: int) -> None:
+        self.width = width
+        self.frame_count = frame_count
+        self.canvas = Canvas(
+            width=width,
+            height=self.HEIGHT,
+            layout=widgets.Layout(width="100%", height="auto", max_width=f"{width}px"),
+        )
+        self.canvas.add_class("kling-strip")
+        self._seek_callbacks: list[Callable[[int], None]] = []
+        self._last: tuple[list[int], list[int], int] = ([], [], 0)
+        self._marked: list[int] = []
+        self.canvas.on_mouse_down(self._on_mouse_down)
+        self.canvas.on_client_ready(lambda: self.draw(*self._last))
+
+    def on_seek(self, callback: Callable[[int], None]) -> None:
+        """Register ``callback(frame)`` for clicks on the strip."""
+        self._seek_callbacks.append(callback)
+
+    def _on_mouse_down(self, px: float, py: float) -> None:
+        from kling_widget.editor.state import strip_hit
+
+        frame = strip_hit(px, self.width, self.frame_count, self._marked)
+        for cb in list(self._seek_callbacks):
+            cb(frame)
+
+    def draw(self, points: Sequence[int], tracked: Sequence[int], current: int) -> None:
+        """Redraw the strip's marks."""
+        from kling_widget.editor.state import strip_x
+
+        self._last = (list(points), list(tracked), current)
+        self._marked = sorted(set(points) | set(tracked))
+        c = self.canvas
+        n, w, h = self.frame_count, self.width, self.HEIGHT
+        slot = max(1.0, w / max(1, n))
+        with hold_canvas():
+            c.clear()
+            c.fill_style = "#e5e7eb"
+            c.fill_rect(0, 0, w, h)
+            if tracked:
+                xs = np.array([strip_x(f, n, w) - slot / 2 for f in tracked])
+                c.fill_style = "rgba(116, 255, 82, 0.55)"
+                c.fill_rects(xs, np.full(len(xs), h * 0.35), slot, h * 0.3)
+            if points:
+                xs = np.array([strip_x(f, n, w) for f in points])
+                c.fill_style = ADD_COLOR
+                c.fill_rects(xs - 3, np.zeros(len(xs)), 6, h)
+            c.fill_style = "#111827"
+            c.fill_rect(strip_x(current, n, w) - 1, 0, 2, h)
