@@ -1,0 +1,48 @@
+"""Errors raised by the project journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class JournalError(Exception):
+    """Base class of every journal problem (not an API error: nothing was sent)."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal file is damaged or is not a kling-widget journal.
+
+    Nothing is reset silently: the message names the file and the way out
+    (``Journal.recover(path)`` moves the bad file aside and rebuilds what it can).
+    """
+
+    def __init__(self, path: str | Path, detail: str) -> None:
+        self.path = Path(path)
+        self.detail = detail
+        super().__init__(
+            f"journal {self.path} is damaged or not a kling-widget journal ({detail}). "
+            "Nothing was changed. To keep the damaged file as "
+            f"'{self.path.name}.corrupt-<timestamp>' and rebuild what can still be read, run "
+            f"kling_widget.Journal.recover({str(self.path)!r}); "
+            "or move the folder aside to start this clip afresh."
+        )
+
+
+class JournalLockedError(JournalError):
+    """Another live process holds the journal for writing.
+
+    Policy: one writer per journal (a notebook, a CLI run, a batch); any number of
+    read-only readers (``Journal(path, read_only=True)``).
+    """
+
+    def __init__(self, path: str | Path, pid: int | None, host: str | None) -> None:
+        self.path = Path(path)
+        self.pid = pid
+        self.host = host
+        who = f"pid {pid}" if pid is not None else "another process"
+        if host:
+            who += f" on {host}"
+        super().__init__(
+            f"journal {self.path} is in use by {who}; open it read-only "
+            "(Journal(path, read_only=True)) or close the other notebook/process first"
+        )
