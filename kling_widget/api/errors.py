@@ -99,6 +99,13 @@ class KlingServerError(KlingAPIError):
     """500/503/504, codes 5000-5002, and any 5xx."""
 
 
+class KlingSelectionError(KlingAPIError):
+    """A selection call answered ``code`` 0 but a non-zero ``data.status``.
+
+    Kling uses it when the frame or video could not be recognised; nothing was selected.
+    """
+
+
 class KlingSessionExpiredError(KlingInvalidRequestError):
     """The selection session is gone (24 h passed, or unknown to the server)."""
 
