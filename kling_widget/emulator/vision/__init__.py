@@ -1,0 +1,1 @@
+"""The emulator's vision: segmentation, tracking and rendering, NumPy only, deterministic."""
