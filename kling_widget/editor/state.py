@@ -144,7 +144,7 @@ def play_step(fps: float, max_redraws_per_s: float = 15.0) -> tuple[int, int]:
 class FrameMasks:
     """The masks known for one frame: object ids and their full-resolution arrays."""
 
-    object_ids: list[int]
+    object_ids: list[object]
     arrays: list[np.ndarray]
     # "selection" (a click's reply) outranks "tracked" (from the preview).
     source: Literal["selection", "tracked"] = "selection"
@@ -279,10 +279,10 @@ class EditorState:
             self.pending.clear()
             self.clear_masks()
 
-    def all_object_ids(self) -> list[int]:
+    def all_object_ids(self) -> list[object]:
         """Every object id seen so far, in first-seen order (fixes each object's colour)."""
         with self._lock:
-            seen: dict[int, None] = {}
+            seen: dict[object, None] = {}
             for f in sorted(self.masks):
                 for oid in self.masks[f].object_ids:
                     seen.setdefault(oid, None)
@@ -327,3 +327,15 @@ def strip_hit(
     if best is not None and best_d <= tolerance_px:
         return best
     return min(frame_count - 1, max(0, int(x * frame_count / max(width, 1e-9))))
+
+
+def duration_for_clip(seconds: float) -> str | None:
+    """The ``duration`` Kling produces for a clip this long ("5" or "10"), or ``None``.
+
+    A clip in the relay's documented slack (up to ``RELAY_DURATION_SLACK_S`` past a bracket)
+    still maps to that bracket.
+    """
+    for (lo, hi), value in limits.DURATION_FOR_BRACKET.items():
+        if lo - 1e-3 <= seconds <= hi + limits.RELAY_DURATION_SLACK_S + 1e-3:
+            return value
+    return None

@@ -55,7 +55,8 @@ def object_color(i: int) -> tuple[int, int, int]:
     try:  # the media layer owns the palette when it has one
         from kling_widget.media.masks import object_color as media_object_color
 
-        return tuple(media_object_color(i))  # type: ignore[return-value]
+        r, g, b = media_object_color(i)
+        return (int(r), int(g), int(b))
     except ImportError:
         return _PALETTE[i % len(_PALETTE)]
 
@@ -87,13 +88,12 @@ def _resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     try:
         from kling_widget.media.masks import resize_mask
 
-        out: np.ndarray = resize_mask(mask, shape)
-        return out
+        return np.asarray(resize_mask(mask, shape))
     except ImportError:
         h, w = shape
         rows = (np.arange(h) * mask.shape[0]) // h
         cols = (np.arange(w) * mask.shape[1]) // w
-        return mask[rows[:, None], cols]
+        return np.asarray(mask[rows[:, None], cols])
 
 
 def label_map(
