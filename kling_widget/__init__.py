@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "KlingResponseError": "kling_widget.api.errors",
     "KlingTimeoutError": "kling_widget.api.errors",
     "KlingTaskFailedError": "kling_widget.api.errors",
+    "KlingSelectionError": "kling_widget.api.errors",
+    "WebhookVerificationError": "kling_widget.api.webhooks",
     # media
     "decode_rle": "kling_widget.media.rle",
     "encode_rle": "kling_widget.media.rle",
@@ -86,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         KlingPermissionError,
         KlingRateLimitError,
         KlingResponseError,
+        KlingSelectionError,
         KlingServerError,
         KlingSessionExpiredError,
         KlingTaskFailedError,
@@ -94,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         KlingValidationError,
     )
     from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task, TaskVideo
-    from kling_widget.api.webhooks import verify_webhook
+    from kling_widget.api.webhooks import WebhookVerificationError, verify_webhook
     from kling_widget.batch import edit_many
     from kling_widget.editor.editor import Editor
     from kling_widget.journal import Journal

@@ -1,0 +1,309 @@
+"""``AsyncKlingClient``: the asyncio Kling client, a thin httpx shell over ``core.ClientCore``.
+
+Same constructor, methods and behaviour as :class:`~kling_widget.api.client.KlingClient`;
+every method is a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from kling_widget.api import core
+from kling_widget.api.client import make_core
+from kling_widget.api.credentials import Credentials
+from kling_widget.api.errors import KlingTransportError
+from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
+from kling_widget.api.validation import SelectionTracker
+from kling_widget.limits import OMNI_DEFAULT_MODEL
+
+T = TypeVar("T")
+
+_CHUNK = 1 << 16
+
+
+class AsyncKlingClient:
+    """Asynchronous client for Kling's Multi-Elements and Omni-Video endpoints.
+
+    See :class:`~kling_widget.api.client.KlingClient`; ``sleep`` here is an async callable
+    (default ``asyncio.sleep``). Use ``async with`` or ``await client.close()``.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        http_client: httpx.AsyncClient | None = None,
+        *,
+        credentials: Credentials | None = None,
+        retry_policy: core.RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._core = make_core(
+            api_key, access_key, secret_key, base_url, max_retries, credentials, retry_policy
+        )
+        self._own_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
+        self._sleep = sleep or asyncio.sleep
+        self._clock = clock or time.monotonic
+        self.last_response: httpx.Response | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root (no trailing slash)."""
+        return self._core.base_url
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials in use (their ``repr`` never shows a secret)."""
+        return self._core.credentials
+
+    @property
+    def selections(self) -> SelectionTracker:
+        """Client-side memory of marked frames per session (the 10-frame limit)."""
+        return self._core.selections
+
+    @property
+    def retry_policy(self) -> core.RetryPolicy:
+        """Backoff settings."""
+        return self._core.policy
+
+    def __repr__(self) -> str:
+        return f"AsyncKlingClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
+
+    async def _run(self, steps: core.Steps[T]) -> T:
+        reply: core.Reply = None
+        try:
+            while True:
+                action = steps.send(reply)
+                if isinstance(action, core.Sleep):
+                    await self._sleep(action.seconds)
+                    reply = None
+                else:
+                    reply = await self._send(action)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _send(self, req: core.HttpRequest) -> core.HttpReply | core.TransportFailure:
+        try:
+            response = await self._http.request(
+                req.method, req.url, headers=dict(req.headers), json=req.json, params=req.params
+            )
+        except httpx.TransportError as exc:
+            return core.transport_failure(exc)
+        self.last_response = response
+        return core.HttpReply(response.status_code, response.headers, response.content, response)
+
+    # -- Multi-Elements ---------------------------------------------------------------------
+
+    async def init_selection(
+        self, video_url: str | None = None, video_id: str | None = None, task_id: str | None = None
+    ) -> Session:
+        """Open an editing session for a clip (``video_url``) or a Kling video (``video_id``)."""
+        spec = self._core.init_selection(video_url, video_id, task_id)
+        return await self._run(self._core.execute(spec))
+
+    async def add_selection(
+        self, session_id: str, frame_index: int, points: Sequence[Any]
+    ) -> Selection:
+        """Mark points on one frame; returns the masks."""
+        spec = self._core.add_selection(session_id, frame_index, points)
+        return await self._run(self._core.execute(spec))
+
+    async def delete_selection(
+        self, session_id: str, frame_index: int, points: Sequence[Any]
+    ) -> Selection:
+        """Remove points, given exactly as they were added."""
+        spec = self._core.delete_selection(session_id, frame_index, points)
+        return await self._run(self._core.execute(spec))
+
+    async def clear_selection(self, session_id: str) -> Selection:
+        """Remove every marked point of the session."""
+        return await self._run(self._core.execute(self._core.clear_selection(session_id)))
+
+    async def preview_selection(self, session_id: str) -> Preview:
+        """URLs of the clip with the selected objects' masks drawn."""
+        return await self._run(self._core.execute(self._core.preview_selection(session_id)))
+
+    async def create_task(
+        self,
+        session_id: str,
+        edit_mode: str,
+        prompt: str,
+        image_list: Sequence[Any] | None = None,
+        negative_prompt: str | None = None,
+        mode: str = "std",
+        duration: str | int | None = None,
+        watermark: bool | None = None,
+        callback_url: str | None = None,
+        external_task_id: str | None = None,
+    ) -> Task:
+        """Create a Multi-Elements edit. Never billed twice."""
+        spec = self._core.create_task(
+            session_id,
+            edit_mode,
+            prompt,
+            image_list,
+            negative_prompt,
+            mode,
+            duration,
+            watermark,
+            callback_url,
+            external_task_id,
+        )
+        return await self._run(self._core.execute(spec))
+
+    async def get_task(self, task_id_or_external_id: str) -> Task:
+        """One Multi-Elements task, by ``task_id`` or ``external_task_id``."""
+        return await self._run(self._core.execute(self._core.get_task(task_id_or_external_id)))
+
+    async def list_tasks(self, page: int = 1, page_size: int = 30) -> list[Task]:
+        """A page of Multi-Elements tasks."""
+        return await self._run(self._core.execute(self._core.list_tasks(page, page_size)))
+
+    # -- Omni-Video -------------------------------------------------------------------------
+
+    async def create_omni_video(
+        self,
+        prompt: str | None = None,
+        *,
+        model_name: str = OMNI_DEFAULT_MODEL,
+        video_list: Sequence[Any] | None = None,
+        image_list: Sequence[Any] | None = None,
+        element_list: Sequence[Any] | None = None,
+        mode: str | None = None,
+        aspect_ratio: str | None = None,
+        duration: str | int | None = None,
+        multi_shot: bool | None = None,
+        shot_type: str | None = None,
+        multi_prompt: Sequence[Any] | None = None,
+        sound: str | bool | None = None,
+        callback_url: str | None = None,
+        external_task_id: str | None = None,
+    ) -> Task:
+        """Create an Omni-Video task. Never billed twice."""
+        spec = self._core.create_omni_video(
+            prompt,
+            model_name=model_name,
+            video_list=video_list,
+            image_list=image_list,
+            element_list=element_list,
+            mode=mode,
+            aspect_ratio=aspect_ratio,
+            duration=duration,
+            multi_shot=multi_shot,
+            shot_type=shot_type,
+            multi_prompt=multi_prompt,
+            sound=sound,
+            callback_url=callback_url,
+            external_task_id=external_task_id,
+        )
+        return await self._run(self._core.execute(spec))
+
+    async def get_omni_video(self, task_id: str) -> Task:
+        """One Omni-Video task, by ``task_id`` or ``external_task_id``."""
+        return await self._run(self._core.execute(self._core.get_omni_video(task_id)))
+
+    async def list_omni_videos(self, page: int = 1, page_size: int = 30) -> list[Task]:
+        """A page of Omni-Video tasks."""
+        return await self._run(self._core.execute(self._core.list_omni_videos(page, page_size)))
+
+    # -- waiting and downloading ------------------------------------------------------------
+
+    async def wait(
+        self,
+        task: Task | str,
+        timeout: float = 600.0,
+        on_progress: Callable[[Task], None] | None = None,
+        *,
+        kind: TaskKind = "multi-elements",
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        raise_on_failure: bool = False,
+    ) -> Task:
+        """Poll until the task ends; see ``KlingClient.wait``."""
+        steps = self._core.wait(
+            task,
+            kind=kind,
+            timeout=timeout,
+            on_progress=on_progress,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            raise_on_failure=raise_on_failure,
+            clock=self._clock,
+        )
+        return await self._run(steps)
+
+    async def download(
+        self,
+        task_or_url: Task | str,
+        dest: str | Path | None = None,
+        *,
+        watermark: bool = False,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
+        """Stream a result video to disk atomically, resuming; see ``KlingClient.download``."""
+        url, name = core.result_url(task_or_url, watermark)
+        final, part = core.download_paths(dest, name)
+        retries = 0
+        while True:
+            offset = part.stat().st_size if part.exists() else 0
+            try:
+                async with self._http.stream(
+                    "GET", url, headers=core.range_headers(offset), follow_redirects=True
+                ) as response:
+                    plan = core.download_plan(url, response.status_code, response.headers, offset)
+                    if not plan.complete:
+                        done = offset if plan.append else 0
+                        with open(part, "ab" if plan.append else "wb") as fh:
+                            async for chunk in response.aiter_bytes(_CHUNK):
+                                fh.write(chunk)
+                                done += len(chunk)
+                                if on_progress is not None:
+                                    on_progress(done, plan.total)
+                return core.finish_download(part, final, plan.total, url)
+            except (httpx.TransportError, KlingTransportError) as exc:
+                delay = None
+                if retries < self._core.policy.max_retries:
+                    delay = self._core.policy.delay(retries)
+                if delay is None:
+                    if isinstance(exc, KlingTransportError):
+                        raise
+                    raise KlingTransportError(
+                        f"download broke after {retries} retries ({type(exc).__name__}); "
+                        f"call download() again to resume from {part.name}"
+                    ) from exc
+                retries += 1
+                await self._sleep(delay)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the HTTP connections (not those of an ``http_client`` you passed in)."""
+        if self._own_http:
+            await self._http.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncKlingClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
