@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import struct
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kling_widget.journal.records import RecoveryReport
 from kling_widget.journal.schema import TABLES
+
+if TYPE_CHECKING:
+    from kling_widget.journal.store import Journal
 
 
 def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> int | None:
@@ -43,14 +50,46 @@ def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> 
     return copied
 
 
+def _readable_copy(damaged: Path, scratch: Path) -> Path:
+    """Copy the damaged file; pad a truncated one back to the size its header claims.
+
+    SQLite refuses a file shorter than its header's page count; padded with zero pages,
+    the tables whose pages survived can be read again and the lost ones fail alone.
+    """
+    shutil.copyfile(damaged, scratch)
+    wal = Path(f"{damaged}".replace(".sqlite3.corrupt-", ".sqlite3-wal.corrupt-"))
+    if wal.is_file():  # committed rows not yet checkpointed live in the WAL
+        shutil.copyfile(wal, Path(f"{scratch}-wal"))
+    with open(scratch, "r+b") as f:
+        head = f.read(100)
+        if len(head) == 100 and head.startswith(b"SQLite format 3\x00"):
+            page_size = struct.unpack(">H", head[16:18])[0]
+            page_size = 65536 if page_size == 1 else page_size
+            pages = struct.unpack(">I", head[28:32])[0]
+            size = f.seek(0, os.SEEK_END)
+            if page_size and pages and size < pages * page_size:
+                f.truncate(pages * page_size)
+    return scratch
+
+
 def recover_journal(path: Path) -> RecoveryReport:
     """Implementation of :meth:`Journal.recover` (see there)."""
-    from kling_widget.journal.store import JOURNAL_NAME, Journal
+    from kling_widget.journal.lock import OwnerLock
+    from kling_widget.journal.store import JOURNAL_NAME, LOCK_NAME, Journal
 
     if path.is_dir() or path.suffix != ".sqlite3":
         path = path / JOURNAL_NAME
     if not path.exists():
         raise FileNotFoundError(f"no journal at {path}")
+    # Hold the owner lock throughout: nobody may be writing a file we move aside.
+    lock = OwnerLock(path.parent / LOCK_NAME, path)
+    try:
+        return _recover_locked(path, Journal)
+    finally:
+        lock.release()
+
+
+def _recover_locked(path: Path, journal_cls: type[Journal]) -> RecoveryReport:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     moved: list[Path] = []
     for suffix in ("", "-wal", "-shm"):
@@ -60,13 +99,17 @@ def recover_journal(path: Path) -> RecoveryReport:
             os.replace(part, target)
             moved.append(target)
     damaged = moved[0]
-    # Work on the kept copy read-only, so the evidence is never changed.
+    # Read from a scratch copy, so the evidence is never changed.
     rows: dict[str, int] = {}
     lost: list[str] = []
-    fresh = Journal(path)
+    fresh = journal_cls(path)
+    scratch_dir = tempfile.TemporaryDirectory(prefix="kling-recover-")
     try:
+        scratch = _readable_copy(damaged, Path(scratch_dir.name) / "damaged.sqlite3")
         try:
-            src = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+            src: sqlite3.Connection | None = sqlite3.connect(
+                f"{scratch.resolve().as_uri()}?mode=ro", uri=True
+            )
         except sqlite3.DatabaseError:
             src = None
         dst = fresh._conn
@@ -85,4 +128,5 @@ def recover_journal(path: Path) -> RecoveryReport:
             src.close()
     finally:
         fresh.close()
+        scratch_dir.cleanup()
     return RecoveryReport(path=path, moved_to=moved, rows_recovered=rows, tables_lost=lost)

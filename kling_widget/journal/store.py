@@ -114,6 +114,9 @@ class Journal:
             self._conn = self._connect()
             self._check_integrity(existed)
             if not read_only:
+                # Only now, once the file is known to be ours: WAL rewrites the header.
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = FULL")
                 self._migrate(existed)
         except BaseException:
             self.close()
@@ -165,9 +168,6 @@ class Journal:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not self.read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
