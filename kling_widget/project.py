@@ -231,6 +231,7 @@ class Project:
         self._clock = clock or time.time
         self._lock = threading.RLock()
         self._needs_resync = False
+        self._tracker_synced = False
         self.last_rebuild: RebuildReport | None = None
         self.session: Session | None = None
         self._session_expires_at = 0.0
@@ -252,6 +253,16 @@ class Project:
 
             self._client, _ = default_client()
         return self._client
+
+    @property
+    def uploader(self) -> Uploader | None:
+        """The callable that turns the clip's path into a public URL (None: not set)."""
+        return self._uploader
+
+    @uploader.setter
+    def uploader(self, fn: Uploader | None) -> None:
+        self._uploader = fn
+        self._uploader_resolved = fn is not None
 
     @property
     def source(self) -> VideoSource:
@@ -337,6 +348,8 @@ class Project:
         """The live session: reused, created (upload + init) or rebuilt and replayed."""
         with self._lock:
             if self.session is not None and not self._session_expired():
+                if not self._tracker_synced:
+                    self._sync_tracker()
                 if self._needs_resync:
                     self._resync()
                 return self.session
@@ -345,6 +358,13 @@ class Project:
                 self._status("selection session expired (24 h); rebuilding it")
                 return self._rebuild("expired")
             return self._rebuild("new")
+
+    def _sync_tracker(self) -> None:
+        """Tell the client which frames a reopened session already marks (its 10-frame check)."""
+        self._tracker_synced = True
+        restore = getattr(getattr(self.client, "selections", None), "restore", None)
+        if self.session is not None and callable(restore):
+            restore(self.session.session_id, self.points)
 
     def _init_session(self) -> Session:
         url = self.video_url()
@@ -370,6 +390,7 @@ class Project:
         self.session = session
         self._session_expires_at = now + SESSION_LIFETIME_S
         self._needs_resync = False
+        self._tracker_synced = True  # a new session starts empty; replays record themselves
         return session
 
     def _rebuild(self, reason: str) -> Session:
