@@ -6,8 +6,13 @@ Shared by the clip check (``VideoSource.check``) and the reference-image check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from kling_widget.api.errors import KlingValidationError
+
+__all__ = ["Violation", "raise_for"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,26 @@ class Violation:
         if self.fix:
             text += f" — {self.fix}"
         return text
+
+
+def raise_for(violations: Sequence[Violation]) -> None:
+    """Raise ``KlingValidationError`` for the first violation, if there is any.
+
+    The error names the first violation's field, value and rule (with its fix); when
+    there are more, the rule says how many and which fields, so one message tells the
+    whole story.
+    """
+    if not violations:
+        return
+    first = violations[0]
+    rule = first.rule
+    if first.fix:
+        rule += f" — {first.fix}"
+    rest = violations[1:]
+    if rest:
+        fields = ", ".join(v.field for v in rest)
+        rule += f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''}: {fields})"
+    raise KlingValidationError(first.field, first.value, rule)
 
 
 def _show(value: Any) -> str:
