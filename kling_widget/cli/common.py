@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -137,7 +138,29 @@ class Connection:
         return self.uploader is not None
 
 
-def connect() -> Connection:
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that talks to Kling."""
+    parser.add_argument(
+        "--max-retries",
+        type=_retries,
+        default=None,
+        metavar="N",
+        help="retries after a rate limit, server error or network failure "
+        "(default: the client's own, with exponential backoff)",
+    )
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-retries={text!r}: must be an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--max-retries={value}: must be >= 0")
+    return value
+
+
+def connect(max_retries: int | None = None) -> Connection:
     """The client the environment asks for, or the in-process emulator when it names none.
 
     The banner is the first line commands print, so a user always knows whether real
@@ -146,7 +169,13 @@ def connect() -> Connection:
     from kling_widget.connect import default_client, uploader_for
 
     creds = has_credentials()
-    client, _ = default_client(quiet=True)
+    client: KlingClient
+    if creds and max_retries is not None:
+        from kling_widget.api.client import KlingClient
+
+        client = KlingClient(max_retries=max_retries)  # keys and base URL from the environment
+    else:
+        client, _ = default_client(quiet=True)
     uploader = uploader_for(client)
     where = shown_url(str(client.base_url))
     if uploader is None:

@@ -17,6 +17,7 @@ from typing import Any
 from kling_widget.cli.common import (
     EXIT_OK,
     CliUsageError,
+    add_connection_arguments,
     connect,
     eprint,
     existing_file,
@@ -159,6 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for the task (default 600)"
     )
+    add_connection_arguments(parser)
 
 
 def _check_inputs(args: argparse.Namespace) -> tuple[Path, list[Any], str, str | None]:
@@ -238,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
                 f"FRAME must be below the clip's {source.frame_count} frames",
             )
 
-    conn = connect()
+    conn = connect(args.max_retries)
     out(conn.banner)
     if not conn.is_emulator and not args.video_url:
         conn.client.close()

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kling_widget.cli.common import EXIT_OK, CliUsageError, connect, eprint, out
+from kling_widget.cli.common import (
+    EXIT_OK,
+    CliUsageError,
+    add_connection_arguments,
+    connect,
+    eprint,
+    out,
+)
 from kling_widget.limits import PAGE_NUM_RANGE, PAGE_SIZE_RANGE
 
 NAME = "tasks"
@@ -49,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download = actions.add_parser("download", help="download a succeeded task's result video")
     download.add_argument("task_id", metavar="ID")
     download.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    for action in (listing, show, download):
+        add_connection_arguments(action)
 
 
 def _row(task: Any) -> list[str]:
@@ -85,7 +94,7 @@ def find_task(client: Any, task_id: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to list / show / download."""
-    conn = connect()
+    conn = connect(args.max_retries)
     # On stderr so stdout stays a clean table or JSON for pipes.
     eprint(conn.banner)
     client = conn.client
