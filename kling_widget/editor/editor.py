@@ -68,7 +68,7 @@ def explain(action: str, exc: BaseException) -> str:
         if isinstance(exc, cls):
             hint = text
             break
-    message = str(exc) or type(exc).__name__
+    message = (str(exc) or type(exc).__name__).rstrip(". ")
     return f"Could not {action}: {message}. {hint}"
 
 
@@ -727,14 +727,12 @@ class Editor:
             self._set_status(f"Selecting on frame {frame}…", "busy")
             self._project.ensure_session()
             selection = self._project.select(self._api_index(frame), pts)
-            self._store_masks(frame, selection.masks, "selection")
-            self.state.confirm_add(frame, pts)
         except Exception as exc:
             self.state.drop_pending(frame, pts)
             self._masks_changed(frame)
             self._set_status(explain(f"select on frame {frame}", exc), "error")
             raise
-        self._masks_changed(frame)
+        self.apply_selection(frame, pts, selection)
         n = len(selection.masks)
         self._set_status(
             f"Frame {frame}: {n} object{'s' if n != 1 else ''} selected. Click more, "
@@ -742,6 +740,15 @@ class Editor:
             "ok",
         )
         return selection
+
+    def apply_selection(self, frame: int, pts: Sequence[Point], selection: Any) -> None:
+        """Show a selection reply: decode its masks, redraw the mask layer and the points.
+
+        This is the whole Python-side cost of a click once the server has answered.
+        """
+        self._store_masks(frame, selection.masks, "selection")
+        self.state.confirm_add(frame, pts)
+        self._masks_changed(frame)
 
     def _do_unselect(self, frame: int, pts: list[Point]) -> Any:
         try:

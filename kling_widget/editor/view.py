@@ -10,6 +10,7 @@ sends a few bytes of drawing commands instead of the picture again.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from ipycanvas import Canvas, MultiCanvas, hold_canvas
 from PIL import Image
 
 from kling_widget import limits
+from kling_widget.media.masks import object_color as media_object_color
+from kling_widget.media.masks import resize_mask
 
 Point = tuple[float, float]
 
@@ -35,30 +38,10 @@ POINT_RADIUS_PX = 6.0
 MAX_FRAME_IMAGES = 96
 MAX_MASK_IMAGES = 96
 
-# Distinct colours for objects, first the documented green of Kling's own overlay.
-_PALETTE: tuple[tuple[int, int, int], ...] = (
-    limits.MASK_COLOR,
-    (59, 130, 246),
-    (244, 63, 94),
-    (234, 179, 8),
-    (168, 85, 247),
-    (20, 184, 166),
-    (249, 115, 22),
-    (236, 72, 153),
-    (132, 204, 22),
-    (99, 102, 241),
-)
-
 
 def object_color(i: int) -> tuple[int, int, int]:
     """The colour of the ``i``-th object (by first appearance); stable across frames."""
-    try:  # the media layer owns the palette when it has one
-        from kling_widget.media.masks import object_color as media_object_color
-
-        r, g, b = media_object_color(i)
-        return (int(r), int(g), int(b))
-    except ImportError:
-        return _PALETTE[i % len(_PALETTE)]
+    return tuple(media_object_color(i))  # type: ignore[return-value]
 
 
 class CoordinateMap:
@@ -84,18 +67,6 @@ class CoordinateMap:
         return (x * self.width, y * self.height)
 
 
-def _resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    try:
-        from kling_widget.media.masks import resize_mask
-
-        return np.asarray(resize_mask(mask, shape))
-    except ImportError:
-        h, w = shape
-        rows = (np.arange(h) * mask.shape[0]) // h
-        cols = (np.arange(w) * mask.shape[1]) // w
-        return np.asarray(mask[rows[:, None], cols])
-
-
 def label_map(
     arrays: Sequence[np.ndarray], color_indices: Sequence[int], size: tuple[int, int]
 ) -> np.ndarray:
@@ -106,7 +77,7 @@ def label_map(
     w, h = size
     labels = np.zeros((h, w), dtype=np.uint8)
     for arr, ci in zip(arrays, color_indices, strict=True):
-        small = arr if arr.shape == (h, w) else _resize_nearest(arr, (h, w))
+        small = arr if arr.shape == (h, w) else resize_mask(arr, (h, w))
         labels[small.astype(bool, copy=False)] = (ci % 127) + 1
     return labels
 
@@ -131,6 +102,18 @@ def mask_png(labels: np.ndarray, fill_alpha: int = limits.MASK_ALPHA) -> bytes:
     out = labels.copy()
     edge = _edges(labels)
     out[edge] += 128
+    palette, alpha = _palette(fill_alpha)
+    img = Image.fromarray(out, mode="P")
+    img.putpalette(palette)
+    buf = io.BytesIO()
+    # compress_level 1: the PNG goes over a local socket, encoding time matters more.
+    img.save(buf, format="PNG", transparency=alpha, compress_level=1)
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=4)
+def _palette(fill_alpha: int) -> tuple[bytes, bytes]:
+    """RGB palette and per-index alpha of ``mask_png``."""
     palette = bytearray(256 * 3)
     alpha = bytearray(256)
     for k in range(127):
@@ -138,12 +121,7 @@ def mask_png(labels: np.ndarray, fill_alpha: int = limits.MASK_ALPHA) -> bytes:
         for base, a in ((k + 1, fill_alpha), (128 + k + 1, 255)):
             palette[3 * base : 3 * base + 3] = bytes(rgb)
             alpha[base] = a
-    img = Image.fromarray(out, mode="P")
-    img.putpalette(bytes(palette))
-    buf = io.BytesIO()
-    # compress_level 1: the PNG goes over a local socket, encoding time matters more.
-    img.save(buf, format="PNG", transparency=bytes(alpha), compress_level=1)
-    return buf.getvalue()
+    return bytes(palette), bytes(alpha)
 
 
 class _ImageLRU:
