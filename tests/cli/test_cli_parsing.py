@@ -27,6 +27,8 @@ from kling_widget.limits import (
     PROMPT_TEMPLATES,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     """Run ``python -m kling_widget`` as a user would; never reaches a server here."""
@@ -34,6 +36,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     # A closed port: if a command wrongly tried to connect it would fail with code 1.
     full_env["KLING_BASE_URL"] = "http://127.0.0.1:9"
     full_env["KLING_API_KEY"] = "sk-test-never-printed-123456"
+    # This checkout first on the import path, whatever is installed.
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+    )
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "kling_widget", *args],

@@ -41,6 +41,8 @@ def kernel_env(emu: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
     env["KLING_BASE_URL"] = str(emu.base_url)
     env["KLING_API_KEY"] = emu_key(emu)
+    # The kernel imports this checkout, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
