@@ -16,6 +16,7 @@ from kling_widget.cli.common import (
     eprint,
     out,
 )
+from kling_widget.cli.progress import ProgressBar
 from kling_widget.limits import PAGE_NUM_RANGE, PAGE_SIZE_RANGE
 
 NAME = "tasks"
@@ -150,7 +151,15 @@ def _download(client: Any, task: Any, dest: Path) -> int:
             f"task status is {task.status!r}: only a succeeded task has a result to download",
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    saved = client.download(task, dest)
-    size = Path(saved).stat().st_size if saved else dest.stat().st_size
-    out(f"saved {saved or dest} ({size} bytes)")
+    with ProgressBar("download") as bar:
+
+        def on_progress(done: int, total: int | None) -> None:
+            if total:
+                bar.update(done / total, f"{done} of {total} bytes")
+            else:
+                bar.update(bar.fraction, f"{done} bytes")
+
+        saved = Path(client.download(task, dest, on_progress=on_progress))
+        bar.update(1.0)
+    out(f"saved {saved} ({saved.stat().st_size} bytes)")
     return EXIT_OK
