@@ -25,8 +25,6 @@ from kling_widget.limits import OMNI_DEFAULT_MODEL
 
 T = TypeVar("T")
 
-_CHUNK = 1 << 16
-
 
 class AsyncKlingClient:
     """Asynchronous client for Kling's Multi-Elements and Omni-Video endpoints.
@@ -268,7 +266,7 @@ class AsyncKlingClient:
                     if not plan.complete:
                         done = offset if plan.append else 0
                         with open(part, "ab" if plan.append else "wb") as fh:
-                            async for chunk in response.aiter_bytes(_CHUNK):
+                            async for chunk in response.aiter_bytes():
                                 fh.write(chunk)
                                 done += len(chunk)
                                 if on_progress is not None:

@@ -20,8 +20,6 @@ from kling_widget.limits import OMNI_DEFAULT_MODEL
 
 T = TypeVar("T")
 
-_CHUNK = 1 << 16
-
 
 def make_core(
     api_key: str | None,
@@ -316,7 +314,7 @@ class KlingClient:
                     if not plan.complete:
                         done = offset if plan.append else 0
                         with open(part, "ab" if plan.append else "wb") as fh:
-                            for chunk in response.iter_bytes(_CHUNK):
+                            for chunk in response.iter_bytes():
                                 fh.write(chunk)
                                 done += len(chunk)
                                 if on_progress is not None:

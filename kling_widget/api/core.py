@@ -537,7 +537,9 @@ class ClientCore:
     def parse_envelope(self, spec: RequestSpec[Any], reply: HttpReply) -> Any:
         """Check status, envelope ``code`` and (selection calls) ``data.status``."""
         status = reply.status
-        text = reply.content.decode("utf-8", errors="replace")
+        # Redact first: a proxy that echoes our Authorization header must not leak it into
+        # error messages or ``err.body``.
+        text = self.redact(reply.content.decode("utf-8", errors="replace"))
         body: Any = None
         if text.strip():
             try:
