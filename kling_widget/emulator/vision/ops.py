@@ -7,6 +7,8 @@ image; the only Python loops are over iterations and radii.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -227,3 +229,7 @@ def centroid(mask: BoolArray) -> tuple[float, float] | None:
     if ys.size == 0:
         return None
     return float(ys.mean()), float(xs.mean())
+
+
+ColourTracks = dict[int, list[tuple[BoolArray, Any]]]
+"""Per object id, (work mask, colour model) on every frame."""

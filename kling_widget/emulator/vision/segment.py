@@ -190,7 +190,9 @@ def segment_work(
     return mask, learn_model(lab, mask, threshold)
 
 
-def refine(frame: NDArray[np.uint8], work_mask: BoolArray, factor: int, model: ColourModel) -> BoolArray:
+def refine(
+    frame: NDArray[np.uint8], work_mask: BoolArray, factor: int, model: ColourModel
+) -> BoolArray:
     """Full-resolution mask: upscaled core plus re-classified pixels in the boundary band."""
     h, w = frame.shape[:2]
     core = upscale_mask(erode(work_mask, 1), factor, (h, w))
@@ -221,12 +223,12 @@ def to_work_seeds(
 ) -> list[tuple[int, int]]:
     """Normalized (x, y) points -> (row, col) on the work grid, clamped inside it."""
     h, w = work_shape
-    return [
-        (min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))) for x, y in points
-    ]
+    return [(min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))) for x, y in points]
 
 
-def segment_frame(frame: NDArray[np.uint8], points: list[tuple[float, float]]) -> Segmentation | None:
+def segment_frame(
+    frame: NDArray[np.uint8], points: list[tuple[float, float]]
+) -> Segmentation | None:
     """Segment the object under normalized ``points`` on one full-resolution RGB frame."""
     factor = work_factor(frame.shape[0], frame.shape[1])
     lab = rgb_to_lab(downscale(frame, factor))

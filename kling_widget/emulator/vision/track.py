@@ -33,6 +33,7 @@ from kling_widget.emulator.vision.ops import (
     erode,
     fill_holes,
     open_,
+    palette_distance,
     reconstruct,
     rgb_to_lab,
     shift,
@@ -92,8 +93,8 @@ def step(
     """Advance one frame; returns (mask, foreground distance in the window, window)."""
     shape = frame.shape[:2]
     pred = (
-        state.offset[0] + int(round(state.velocity[0])),
-        state.offset[1] + int(round(state.velocity[1])),
+        state.offset[0] + round(state.velocity[0]),
+        state.offset[1] + round(state.velocity[1]),
     )
     moved = shift(state.template, *pred)
     box = bbox(moved)
@@ -153,44 +154,56 @@ def _touches_window(
 def track(
     get_frame: FrameGetter,
     frame_count: int,
-    anchors: dict[int, BoolArray],
-    model: ColourModel,
-) -> list[BoolArray]:
-    """Work-resolution masks of one object on every frame.
+    anchors: dict[int, tuple[BoolArray, ColourModel]],
+) -> list[tuple[BoolArray, ColourModel]]:
+    """Work-resolution masks (and the colour model used) of one object on every frame.
 
-    ``anchors`` maps marked frame indices to the object's mask there; each other frame is
-    reached by tracking from its nearest anchor (forwards or backwards).
+    ``anchors`` maps marked frame indices to the object's mask and colour model there;
+    each other frame is reached by tracking from its nearest anchor (forwards or
+    backwards), with that anchor's model.
     """
     if not anchors:
         raise ValueError("anchors: at least one marked frame is needed")
     marks = sorted(anchors)
-    masks: list[BoolArray | None] = [None] * frame_count
+    out: list[tuple[BoolArray, ColourModel] | None] = [None] * frame_count
     for k, a in enumerate(marks):
-        masks[a] = anchors[a]
+        mask, model = anchors[a]
+        if a >= frame_count:
+            continue
+        out[a] = (mask, model)
         lo = 0 if k == 0 else (marks[k - 1] + a) // 2 + 1
         hi = frame_count - 1 if k == len(marks) - 1 else (a + marks[k + 1]) // 2
         for order in (range(a + 1, hi + 1), range(a - 1, lo - 1, -1)):
-            state = _State(anchors[a], (0, 0), (0.0, 0.0), int(anchors[a].sum()))
+            state = _State(mask, (0, 0), (0.0, 0.0), int(mask.sum()))
             for t in order:
-                masks[t], _, _ = step(state, get_frame(t), model)
-    return [m if m is not None else np.zeros_like(anchors[marks[0]]) for m in masks]
+                tracked, _, _ = step(state, get_frame(t), model)
+                out[t] = (tracked, model)
+    first_mask, first_model = anchors[marks[0]]
+    return [o if o is not None else (np.zeros_like(first_mask), first_model) for o in out]
 
 
 def resolve_overlaps(
-    per_object: Sequence[BoolArray], distances: Sequence[NDArray[np.float32]]
+    masks: Sequence[BoolArray], models: Sequence[ColourModel], frame: NDArray[np.uint8]
 ) -> list[BoolArray]:
-    """Give each pixel claimed by several objects to the one with the nearest palette."""
-    if len(per_object) < 2:
-        return [m.copy() for m in per_object]
-    stack = np.stack(per_object)
+    """Give each pixel claimed by several objects to the one whose palette is nearest."""
+    if len(masks) < 2:
+        return list(masks)
+    stack = np.stack(masks)
     contested = stack.sum(axis=0) > 1
     if not contested.any():
-        return [m.copy() for m in per_object]
-    d = np.stack([np.where(contested, dist, np.inf) for dist in distances])
-    d = np.where(stack, d, np.inf)
-    winner = np.argmin(d, axis=0)
+        return list(masks)
+    ys, xs = np.nonzero(contested)
+    lab = rgb_to_lab(frame[ys, xs])
+    dist = np.stack(
+        [
+            np.where(stack[i, ys, xs], palette_distance(lab, m.foreground), np.inf)
+            for i, m in enumerate(models)
+        ]
+    )
+    winner = np.argmin(dist, axis=0)
     out = []
-    for i, m in enumerate(per_object):
-        keep = m & (~contested | (winner == i))
+    for i, m in enumerate(masks):
+        keep = m.copy()
+        keep[ys, xs] = m[ys, xs] & (winner == i)
         out.append(keep)
     return out

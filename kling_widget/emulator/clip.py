@@ -1,0 +1,114 @@
+"""An input clip held by the emulator: its probe, work-resolution frames, full frames.
+
+Work-resolution frames (box-reduced by ``work_factor``) are decoded once in a background
+thread when the clip is opened, so ``init-selection`` answers at once and tracking never
+decodes twice; full-resolution frames are read on demand (a few are cached).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kling_widget.emulator.vision.ops import downscale, work_factor
+from kling_widget.media.video import VideoSource
+
+_FULL_CACHE = 4
+
+
+class Clip:
+    """A probed clip with frame access for segmentation, tracking and rendering."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.source = VideoSource(path)
+        self.width = int(self.source.width)
+        self.height = int(self.source.height)
+        self.fps = float(self.source.fps)
+        self.duration = float(self.source.duration)
+        self.frame_count = int(self.source.frame_count)
+        self.factor = work_factor(self.height, self.width)
+        self._work: list[NDArray[np.uint8]] = []
+        self._cond = threading.Condition()
+        self._done = False
+        self._error: BaseException | None = None
+        self._full: OrderedDict[int, NDArray[np.uint8]] = OrderedDict()
+        self._full_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"Clip({self.path.name!r}, {self.width}x{self.height}, {self.fps:g} fps)"
+
+    def start_decoding(self) -> None:
+        """Decode the work-resolution frames in a background thread (idempotent)."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._decode, name=f"emulator-decode-{self.path.name}", daemon=True
+            )
+            self._thread.start()
+
+    def _decode(self) -> None:
+        try:
+            for frame in self.source.iter_frames():
+                small = downscale(frame, self.factor)
+                with self._cond:
+                    self._work.append(small)
+                    self._cond.notify_all()
+        except BaseException as exc:  # reported to whoever waits for a frame
+            with self._cond:
+                self._error = exc
+        finally:
+            with self._cond:
+                self._done = True
+                # The container's count can disagree with what decodes; trust the decode.
+                if self._work and self._error is None:
+                    self.frame_count = len(self._work)
+                self._cond.notify_all()
+
+    def work_frame(self, index: int) -> NDArray[np.uint8]:
+        """Frame ``index`` at work resolution (waits for the background decode)."""
+        self.start_decoding()
+        with self._cond:
+            while len(self._work) <= index and not self._done:
+                self._cond.wait()
+            if index < len(self._work):
+                return self._work[index]
+            if self._error is not None:
+                raise RuntimeError(f"decoding {self.path.name} failed: {self._error}")
+            raise IndexError(f"frame {index} is past the end of the clip")
+
+    def work_shape(self) -> tuple[int, int]:
+        """(h, w) of work-resolution frames."""
+        return self.height // self.factor, self.width // self.factor
+
+    def frame(self, index: int) -> NDArray[np.uint8]:
+        """Full-resolution frame ``index`` (RGB uint8)."""
+        with self._full_lock:
+            cached = self._full.get(index)
+            if cached is not None:
+                self._full.move_to_end(index)
+                return cached
+        frame = np.ascontiguousarray(self.source.read_frame(index))
+        with self._full_lock:
+            self._full[index] = frame
+            while len(self._full) > _FULL_CACHE:
+                self._full.popitem(last=False)
+        return frame
+
+    def iter_frames(self) -> Iterator[NDArray[np.uint8]]:
+        """Every full-resolution frame in order (at most ``frame_count``)."""
+        for i, frame in enumerate(self.source.iter_frames()):
+            if i >= self.frame_count:
+                break
+            yield np.ascontiguousarray(frame)
+
+    def close(self) -> None:
+        """Release the reader."""
+        self.source.close()

@@ -1,0 +1,211 @@
+"""What the emulator renders for a session: previews and Multi-Elements edits.
+
+``tracking_output`` (Kling does not document its format) is a JSON file::
+
+    {"format": "kling-widget-emulator/tracking-v1", "width": w, "height": h, "fps": fps,
+     "total_frame": n, "object_ids": [1, 2],
+     "frames": [{"frame_index": i,
+                 "rle_mask_list": [{"object_id": k, "rle_mask": {"size": [h, w], "counts": s}}]}]}
+
+with one entry per frame of the clip and one mask per object visible on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kling_widget.emulator.sessions import SelectionSession
+from kling_widget.emulator.uploads import FileStore
+from kling_widget.emulator.vision.ops import BoolArray, ColourTracks, dilate, upscale_mask
+from kling_widget.emulator.vision.render import (
+    PLATE_BUDGET_BYTES,
+    PLATE_SAMPLES,
+    RGB,
+    Mp4Writer,
+    add_into,
+    build_plate,
+    draw_masks,
+    estimate_camera,
+    save_jpeg,
+    swap_into,
+    world_box,
+)
+from kling_widget.media.rle import encode_rle
+
+TRACKING_FORMAT = "kling-widget-emulator/tracking-v1"
+WATERMARK_TEXT = "Kling emulator"
+
+
+def clip_rate(session: SelectionSession) -> Fraction:
+    """The clip's exact frame rate."""
+    rate = getattr(session.clip.source, "fps_fraction", None)
+    if isinstance(rate, Fraction):
+        return rate
+    return Fraction(session.clip.fps).limit_denominator(1001)
+
+
+def render_preview(session: SelectionSession, store: FileStore) -> dict[str, str]:
+    """Render the preview video, its cover and the tracking output; returns their URLs."""
+    clip = session.clip
+    tracks = session.tracks()
+    cover_index = min(session.points) if session.points else 0
+    vid, vpath = store.reserve("preview.mp4")
+    frames: list[dict[str, Any]] = []
+    cover: RGB | None = None
+    with Mp4Writer(vpath, clip.width, clip.height, clip_rate(session)) as writer:
+        for i, frame in enumerate(clip.iter_frames()):
+            masks = session.full_masks(tracks, i, frame) if tracks else []
+            drawn = draw_masks(frame, [m for _, m in masks])
+            writer.write(drawn)
+            frames.append(
+                {
+                    "frame_index": i,
+                    "rle_mask_list": [
+                        {"object_id": oid, "rle_mask": encode_rle(m)} for oid, m in masks if m.any()
+                    ],
+                }
+            )
+            if i == cover_index or cover is None:
+                cover = drawn
+    video = store.register(vid, vpath)
+    assert cover is not None
+    cid, cpath = store.reserve("preview_cover.jpg")
+    save_jpeg(cpath, cover)
+    cover_file = store.register(cid, cpath)
+    doc = {
+        "format": TRACKING_FORMAT,
+        "width": clip.width,
+        "height": clip.height,
+        "fps": clip.fps,
+        "total_frame": len(frames),
+        "object_ids": sorted(tracks),
+        "frames": frames,
+    }
+    tracking = store.add_bytes(
+        "tracking_output.json", json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    )
+    return {
+        "video": store.url(video),
+        "video_cover": store.url(cover_file),
+        "tracking_output": store.url(tracking),
+    }
+
+
+def watermark(frame: RGB) -> RGB:
+    """A copy of ``frame`` with the emulator's watermark in the lower-right corner."""
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    h, w = frame.shape[:2]
+    draw.text((w - 130, h - 30), WATERMARK_TEXT, fill=(255, 255, 255))
+    return np.asarray(image).copy()
+
+
+def _holes(tracks: ColourTracks, index: int, factor: int, shape: tuple[int, int]) -> BoolArray:
+    union: BoolArray | None = None
+    for per_frame in tracks.values():
+        if index < len(per_frame):
+            m = per_frame[index][0]
+            union = m.copy() if union is None else union | m
+    if union is None:
+        return np.zeros(shape, dtype=bool)
+    return upscale_mask(dilate(union, 1), factor, shape)
+
+
+def render_edit(
+    session: SelectionSession,
+    anchors: dict[int, dict[int, Any]],
+    edit_mode: str,
+    images: list[Image.Image],
+    out_path: Path,
+    watermark_path: Path | None = None,
+) -> float:
+    """Render a Multi-Elements edit of the session's clip; returns the duration (s)."""
+    clip = session.clip
+    tracks = session.track_anchors(anchors) if anchors else {}
+    if edit_mode == "removal":
+        frames = _removed(session, tracks)
+    elif edit_mode == "swap":
+        frames = _swapped(session, tracks, images[0])
+    else:
+        frames = _added(session, tracks, images)
+    rate = clip_rate(session)
+    writer = Mp4Writer(out_path, clip.width, clip.height, rate)
+    marked = Mp4Writer(watermark_path, clip.width, clip.height, rate) if watermark_path else None
+    try:
+        for frame in frames:
+            writer.write(frame)
+            if marked is not None:
+                marked.write(watermark(frame))
+    finally:
+        writer.close()
+        if marked is not None:
+            marked.close()
+    return writer.frames / float(rate)
+
+
+def _removed(session: SelectionSession, tracks: ColourTracks) -> Iterator[RGB]:
+    clip = session.clip
+    shape = (clip.height, clip.width)
+    if not tracks:
+        yield from clip.iter_frames()
+        return
+    count = min(len(v) for v in tracks.values())
+    work_holes = []
+    for t in range(count):
+        union = np.zeros(clip.work_shape(), dtype=bool)
+        for per_frame in tracks.values():
+            union |= per_frame[t][0]
+        work_holes.append(union)
+    offsets = estimate_camera(clip.iter_frames(), clip.work_frame, work_holes, clip.factor)
+    holes = [_holes(tracks, t, clip.factor, shape) for t in range(len(offsets))]
+    box = world_box(holes, offsets)
+    if box is None:
+        yield from clip.iter_frames()
+        return
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    k = max(3, min(PLATE_SAMPLES, len(offsets), PLATE_BUDGET_BYTES // max(1, area * 6)))
+    picks = set(np.linspace(0, len(offsets) - 1, k).round().astype(int).tolist())
+
+    def samples() -> Iterator[tuple[RGB, BoolArray, tuple[int, int]]]:
+        for t, frame in enumerate(clip.iter_frames()):
+            if t in picks and t < len(offsets):
+                yield frame, holes[t], offsets[t]
+
+    plate = build_plate(samples(), box)
+    for t, frame in enumerate(clip.iter_frames()):
+        if t < len(offsets):
+            out = frame.copy()
+            plate.fill(out, holes[t], offsets[t])
+            yield out
+        else:
+            yield frame
+
+
+def _swapped(session: SelectionSession, tracks: ColourTracks, image: Image.Image) -> Iterator[RGB]:
+    for i, frame in enumerate(session.clip.iter_frames()):
+        out = frame.copy()
+        for _, mask in session.full_masks(tracks, i, frame):
+            swap_into(out, mask, image)
+        yield out
+
+
+def _added(
+    session: SelectionSession, tracks: ColourTracks, images: list[Image.Image]
+) -> Iterator[RGB]:
+    for i, frame in enumerate(session.clip.iter_frames()):
+        out = frame.copy()
+        masks = session.full_masks(tracks, i, frame) if tracks else []
+        if masks:
+            for k, (_, mask) in enumerate(masks):
+                add_into(out, mask, images[k % len(images)], k, len(masks))
+        else:
+            for k, image in enumerate(images):
+                add_into(out, None, image, k, len(images))
+        yield out
