@@ -19,6 +19,7 @@ import io
 import math
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -178,7 +179,8 @@ def normalize_points(points: Any, field: str = "points") -> list[dict[str, float
 
 
 def _coord(field: str, value: Any) -> float:
-    if isinstance(value, bool):
+    # Strings are refused even when they parse: the wire wants JSON numbers.
+    if isinstance(value, (bool, str, bytes)):
         raise _fail(field, value, "must be a number in [0, 1]")
     try:
         f = float(value)
@@ -223,16 +225,20 @@ class SelectionTracker:
 
     def __init__(self) -> None:
         self._frames: dict[str, dict[int, list[Point]]] = {}
+        # The editor calls from its worker thread while the UI thread may read.
+        self._lock = threading.RLock()
 
     def frames(self, session_id: str) -> dict[int, list[Point]]:
         """Marked frames of a session -> their points (a copy)."""
-        return {f: list(p) for f, p in self._frames.get(session_id, {}).items()}
+        with self._lock:
+            return {f: list(p) for f, p in self._frames.get(session_id, {}).items()}
 
     def check_add(
         self, session_id: str, frame_index: int, points: Sequence[Mapping[str, Any]]
     ) -> None:
         """Raise when adding ``points`` on ``frame_index`` would break a per-session limit."""
-        frames = self._frames.get(session_id, {})
+        with self._lock:
+            frames = {f: list(p) for f, p in self._frames.get(session_id, {}).items()}
         if frame_index not in frames and len(frames) >= MAX_MARKED_FRAMES:
             raise _fail(
                 "frame_index",
@@ -252,33 +258,38 @@ class SelectionTracker:
         self, session_id: str, frame_index: int, points: Sequence[Mapping[str, Any]]
     ) -> None:
         """Remember points the server accepted."""
-        frame = self._frames.setdefault(session_id, {}).setdefault(frame_index, [])
-        frame.extend((float(p["x"]), float(p["y"])) for p in points)
+        with self._lock:
+            frame = self._frames.setdefault(session_id, {}).setdefault(frame_index, [])
+            frame.extend((float(p["x"]), float(p["y"])) for p in points)
 
     def record_delete(
         self, session_id: str, frame_index: int, points: Sequence[Mapping[str, Any]]
     ) -> None:
         """Forget deleted points; a frame left without points no longer counts."""
-        frames = self._frames.get(session_id)
-        if not frames or frame_index not in frames:
-            return
-        remaining = frames[frame_index]
-        for p in points:
-            key = (float(p["x"]), float(p["y"]))
-            if key in remaining:
-                remaining.remove(key)
-        if not remaining:
-            del frames[frame_index]
+        with self._lock:
+            frames = self._frames.get(session_id)
+            if not frames or frame_index not in frames:
+                return
+            remaining = frames[frame_index]
+            for p in points:
+                key = (float(p["x"]), float(p["y"]))
+                if key in remaining:
+                    remaining.remove(key)
+            if not remaining:
+                del frames[frame_index]
 
     def record_clear(self, session_id: str) -> None:
         """Forget every point of a session (clear-selection, or the session is gone)."""
-        self._frames.pop(session_id, None)
+        with self._lock:
+            self._frames.pop(session_id, None)
 
     def restore(self, session_id: str, frames: Mapping[int, Iterable[Point]]) -> None:
         """Seed the memory for a session whose points were added by another process."""
-        self._frames[session_id] = {
+        seeded = {
             int(f): [(float(x), float(y)) for x, y in pts] for f, pts in frames.items() if pts
         }
+        with self._lock:
+            self._frames[session_id] = seeded
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -549,7 +560,14 @@ def on_off(value: Any) -> Any:
 
 
 def validate_omni_video(body: Mapping[str, Any]) -> None:
-    """Omni-Video create body: every documented rule."""
+    """Omni-Video create body: every documented rule.
+
+    Readings of vague docs: ``prompt`` is required unless ``multi_shot`` is true;
+    ``aspect_ratio`` is required unless a base video is edited or a first_frame is given;
+    ``shot_type``/``multi_prompt`` without ``multi_shot`` are refused (Kling ignores them,
+    which would silently drop the user's shots); shot durations must sum to ``duration``
+    (default 5).
+    """
     model = body.get("model_name")
     if model is not None:
         check_choice("model_name", model, OMNI_MODELS)

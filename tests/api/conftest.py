@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kling_fake_server import ACCESS_KEY, SECRET_KEY, FakeKling, SleepLog
+from kling_fake_server import ACCESS_KEY, SECRET_KEY, FakeKling, SleepLog, shared_http
 
 from kling_widget.api.client import KlingClient
 
@@ -30,7 +30,7 @@ def client(server: FakeKling, sleeps: SleepLog) -> Iterator[KlingClient]:
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         base_url=server.url,
-        timeout=5.0,
+        http_client=shared_http(),
         sleep=sleeps,
         clock=sleeps.clock,
     ) as c:

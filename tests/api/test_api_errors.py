@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kling_fake_server import FakeKling, Reply, SleepLog, envelope, task_json
+from kling_fake_server import FakeKling, Reply, SleepLog, envelope, shared_http, task_json
 
 from kling_widget.api import errors as e
 from kling_widget.api.client import KlingClient
@@ -38,7 +38,9 @@ def test_final_errors_map_to_their_class_without_retry(
     server.reply(Reply(status, envelope(None, code=code, message=f"msg {code}", request_id="r-9")))
     # An API key: auth errors are not re-minted (there is nothing to re-mint).
     with (
-        KlingClient(api_key="k" * 32, base_url=server.url, sleep=sleeps) as client,
+        KlingClient(
+            api_key="k" * 32, base_url=server.url, sleep=sleeps, http_client=shared_http()
+        ) as client,
         pytest.raises(cls) as info,
     ):
         client.get_task("t-1")
@@ -109,7 +111,9 @@ def test_unreadable_bodies_give_a_clear_error(
     for _ in range(5):
         server.reply(Reply(status, body=body, headers={"Content-Type": "text/html"}))
     with (
-        KlingClient(api_key="k" * 32, base_url=server.url, sleep=sleeps) as client,
+        KlingClient(
+            api_key="k" * 32, base_url=server.url, sleep=sleeps, http_client=shared_http()
+        ) as client,
         pytest.raises(e.KlingResponseError) as info,
     ):
         client.get_task("t-1")
@@ -194,7 +198,9 @@ def test_connection_refused_is_a_transport_error(sleeps: SleepLog) -> None:
     url = fake.url
     fake.close()
     with (
-        KlingClient(api_key="k" * 32, base_url=url, sleep=sleeps, max_retries=2) as client,
+        KlingClient(
+            api_key="k" * 32, base_url=url, sleep=sleeps, max_retries=2, http_client=shared_http()
+        ) as client,
         pytest.raises(e.KlingTransportError, match="could not connect"),
     ):
         client.get_task("t-1")

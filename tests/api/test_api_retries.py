@@ -15,6 +15,7 @@ from kling_fake_server import (
     Reply,
     SleepLog,
     envelope,
+    shared_http,
     task_json,
 )
 
@@ -82,7 +83,13 @@ def test_max_retries_bounds_attempts(server: FakeKling, sleeps: SleepLog) -> Non
     for _ in range(10):
         server.reply(busy())
     with (
-        KlingClient(api_key="k" * 32, base_url=server.url, sleep=sleeps, max_retries=2) as c,
+        KlingClient(
+            api_key="k" * 32,
+            base_url=server.url,
+            sleep=sleeps,
+            max_retries=2,
+            http_client=shared_http(),
+        ) as c,
         pytest.raises(e.KlingRateLimitError),
     ):
         c.get_task("t-1")
@@ -125,7 +132,9 @@ def test_remint_happens_only_once(client: KlingClient, server: FakeKling) -> Non
 def test_api_key_401_is_not_retried(server: FakeKling, sleeps: SleepLog) -> None:
     server.reply(Reply(401, envelope(None, code=1004, message="expired")))
     with (
-        KlingClient(api_key="k" * 32, base_url=server.url, sleep=sleeps) as c,
+        KlingClient(
+            api_key="k" * 32, base_url=server.url, sleep=sleeps, http_client=shared_http()
+        ) as c,
         pytest.raises(e.KlingAuthError),
     ):
         c.get_task("t-1")
@@ -238,7 +247,13 @@ def test_ambiguous_create_that_never_resolves_names_the_external_id(
 ) -> None:
     server.default = lambda req: Reply(drop=True)
     with (
-        KlingClient(api_key="k" * 32, base_url=server.url, sleep=sleeps, max_retries=2) as c,
+        KlingClient(
+            api_key="k" * 32,
+            base_url=server.url,
+            sleep=sleeps,
+            max_retries=2,
+            http_client=shared_http(),
+        ) as c,
         pytest.raises(e.KlingTransportError) as info,
     ):
         c.create_task("s-1", "removal", "Delete <<<video_1>>>", external_task_id="e-77")

@@ -16,6 +16,7 @@ from kling_fake_server import (
     Reply,
     SleepLog,
     envelope,
+    shared_http,
     task_json,
 )
 
@@ -50,7 +51,9 @@ def test_secrets_never_shown(
         {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY},
         {"api_key": API_KEY},
     ):
-        client = KlingClient(**creds, base_url=server.url, sleep=sleeps, max_retries=1)
+        client = KlingClient(
+            **creds, base_url=server.url, sleep=sleeps, max_retries=1, http_client=shared_http()
+        )
         server.reply(record, _echo_auth, _echo_html, Reply(401, envelope(None, code=1004)))
         server.reply(Reply(401, envelope(None, code=1004, message="expired")))
         task = client.get_task("t-1")

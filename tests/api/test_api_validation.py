@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kling_fake_server import FakeKling, Reply, envelope, task_json
 from PIL import Image
 
@@ -55,9 +58,8 @@ def omni(**kw: Any) -> Call:
 
 
 def big_png() -> bytes:
-    # Random pixels do not compress: > 10 MB as PNG.
-    rng = np.random.default_rng(0)
-    arr = rng.integers(0, 256, size=(2000, 1800, 3), dtype=np.uint8)
+    # Stored (level 0) deflate blocks: the PNG is as big as its raw pixels, > 10 MB.
+    arr = np.zeros((1900, 1900, 3), dtype=np.uint8)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", compress_level=0)
     return buf.getvalue()
@@ -461,3 +463,36 @@ def test_validators_work_on_wire_bodies_for_the_emulator() -> None:
     assert info2.value.rule == "must be in [0, 1] (normalized, from the top-left corner)"
     with pytest.raises(KlingValidationError):
         v.validate_omni_video({"prompt": "x", "video_list": [{"video_url": VIDEO}], "sound": "on"})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+            st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_points_survive_the_wire_exactly(points: list[tuple[float, float]]) -> None:
+    # delete-selection needs the exact coordinates that were added: JSON must not round them.
+    wire = json.loads(json.dumps(v.normalize_points(points)))
+    assert [(p["x"], p["y"]) for p in wire] == points
+    v.validate_points(wire)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).filter(lambda f: not 0.0 <= f <= 1.0),
+        st.text(max_size=3),
+        st.none(),
+        st.booleans(),
+    )
+)
+def test_any_bad_coordinate_is_refused(bad: Any) -> None:
+    with pytest.raises(KlingValidationError) as info:
+        v.normalize_points([(0.5, 0.5), (bad, 0.5)])
+    assert info.value.field == "points[1].x"

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import numpy as np
 import pytest
-from kling_fake_server import SECRET_KEY, FakeKling, SleepLog, task_json
+from kling_fake_server import SECRET_KEY, FakeKling, SleepLog, shared_http, task_json
 from PIL import Image
 
 from kling_widget.api.client import KlingClient
@@ -323,7 +323,9 @@ def test_omni_get_and_list(client: KlingClient, server: FakeKling) -> None:
 @pytest.mark.parametrize("prefix", ["/kling", "/kling/", "/a/b"])
 def test_relay_prefix_is_kept(server: FakeKling, sleeps: SleepLog, prefix: str) -> None:
     server.ok(task_json())
-    with KlingClient(api_key="relay-key", base_url=server.url + prefix, sleep=sleeps) as c:
+    with KlingClient(
+        api_key="relay-key", base_url=server.url + prefix, sleep=sleeps, http_client=shared_http()
+    ) as c:
         c.get_task("t-1")
     assert server.requests[0].path == prefix.rstrip("/") + f"{ME}/t-1"
     assert server.requests[0].headers["Authorization"] == "Bearer relay-key"
