@@ -112,6 +112,11 @@ def rle_counts(rle: RLE) -> npt.NDArray[np.int64]:
     non-negative integers, as ``pycocotools.mask.frPyObjects`` does). The runs always sum
     to exactly ``h * w``.
     """
+    return _runs_and_ends(rle)[0]
+
+
+def _runs_and_ends(rle: RLE) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Validated runs, their running sum (where each run ends) and ``h * w``."""
     h, w = rle_size(rle)
     if "counts" not in rle:
         raise ValueError("rle: 'counts' is missing")
@@ -136,8 +141,9 @@ def rle_counts(rle: RLE) -> npt.NDArray[np.int64]:
             f"rle counts={_short(counts)}: must be a str/bytes (compressed RLE) or a list "
             "of run lengths (uncompressed RLE)"
         )
-    _check_total(runs, hw, h, w)
-    return runs
+    ends = np.cumsum(runs)
+    _check_total(int(ends[-1]) if ends.size else 0, hw, h, w)
+    return runs, ends, hw
 
 
 def decode_rle(rle: RLE, shape: Sequence[int] | None = None) -> npt.NDArray[np.uint8]:
@@ -153,8 +159,8 @@ def decode_rle(rle: RLE, shape: Sequence[int] | None = None) -> npt.NDArray[np.u
     if shape is not None:
         rle = fit_rle_size(rle, shape)
     h, w = rle_size(rle)
-    runs = rle_counts(rle)
-    flat = _expand(runs, h * w)
+    runs, ends, hw = _runs_and_ends(rle)
+    flat = _expand(runs, ends, hw)
     mask: npt.NDArray[np.uint8] = flat.reshape(w, h).T
     return mask
 
@@ -198,39 +204,34 @@ def _parse_compressed(data: bytes, hw: int) -> npt.NDArray[np.int64]:
             "says another 5-bit group follows"
         )
     cont = np.flatnonzero(more)
-    if cont.size == 0:
-        # Every token is one character (the common case): no grouping needed.
-        ends = None
-        x = c.astype(np.int64)
-    else:
-        ends = np.flatnonzero(~more)
-        x = (c[ends] & _GROUP).astype(np.int64)
-    # Sign-extend one-group values on bit 0x10 (16..31 -> -16..-1); tokens of several
-    # groups are recomputed below.
-    x ^= _SIGN
+    # One value per token, from its last character; sign-extend 5 bits on 0x10 (16..31
+    # -> -16..-1) in int8 before widening. Tokens of several groups are redone below.
+    last = c if cont.size == 0 else c[~more]
+    x8 = last ^ np.uint8(_SIGN)
+    x = x8.view(np.int8).astype(np.int64)
     x -= _SIGN
-    if ends is not None:
-        _fold_multi_group_tokens(x, c, ends, cont)
-    return _undelta(x, hw, ends)
+    multi = None
+    if cont.size:
+        multi = _fold_multi_group_tokens(x, c, cont)
+    return _undelta(x, hw, multi)
 
 
 def _fold_multi_group_tokens(
-    x: npt.NDArray[np.int64],
-    c: npt.NDArray[np.uint8],
-    ends: npt.NDArray[np.intp],
-    cont: npt.NDArray[np.intp],
-) -> None:
-    """Set ``x`` (in place) for the tokens written with more than one character.
+    x: npt.NDArray[np.int64], c: npt.NDArray[np.uint8], cont: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    """Set ``x`` (in place) for the tokens written with more than one character and
+    return their token indices.
 
-    Only the characters with the continuation bit and their tokens are touched, so the
-    cost follows the (usually few) long tokens rather than the whole string.
+    Only the characters with the continuation bit are looked at, so the cost follows
+    the (usually few) long tokens rather than the whole string.
     """
-    tok = np.searchsorted(ends, cont)
-    multi = np.unique(tok)
-    starts = np.zeros(multi.size, dtype=np.intp)
-    nz = multi > 0
-    starts[nz] = ends[multi[nz] - 1] + 1
-    lengths = ends[multi] - starts + 1
+    # The token of continuation character j: its position minus the continuation
+    # characters before it.
+    tok = cont - np.arange(cont.size)
+    multi: npt.NDArray[np.intp]
+    multi, first, extra = np.unique(tok, return_index=True, return_counts=True)
+    lengths = extra + 1
+    starts = cont[first]
     longest = int(lengths.max())
     if longest > _MAX_GROUPS:
         j = int(np.argmax(lengths))
@@ -238,7 +239,7 @@ def _fold_multi_group_tokens(
             f"rle counts: run token {int(multi[j])} at offset {int(starts[j])} has {longest} "
             f"characters; at most {_MAX_GROUPS} are supported (value overflows)"
         )
-    last = c[ends[multi]]
+    last = c[starts + extra]
     signed = (last & _SIGN) != 0
     too_long = signed & (lengths > _MAX_SIGNED_GROUPS)
     if too_long.any():
@@ -249,28 +250,32 @@ def _fold_multi_group_tokens(
         )
     # The last group sits 5 * (length - 1) bits up, the sign just above it, and the
     # leading groups below it.
-    value = (last & _GROUP).astype(np.int64) << (5 * (lengths - 1))
+    value = (last & _GROUP).astype(np.int64) << (5 * extra)
     value -= np.where(signed, np.int64(1) << (5 * lengths), np.int64(0))
-    pos = np.searchsorted(multi, tok)
-    lead = (c[cont] & _GROUP).astype(np.int64) << (5 * (cont - starts[pos]))
+    pos = np.repeat(np.arange(multi.size), extra)
+    k = np.arange(cont.size) - first[pos]
+    lead = (c[cont] & _GROUP).astype(np.int64) << (5 * k)
     np.add.at(value, pos, lead)
     x[multi] = value
+    return multi
 
 
 def _undelta(
-    x: npt.NDArray[np.int64], hw: int, ends: npt.NDArray[np.intp] | None
+    x: npt.NDArray[np.int64], hw: int, multi: npt.NDArray[np.intp] | None
 ) -> npt.NDArray[np.int64]:
     m = x.size
     head = x[:3]
     if (head < 0).any():
         i = int(np.flatnonzero(head < 0)[0])
         raise ValueError(f"rle counts: run {i} is negative ({int(head[i])})")
-    if int(x.max()) > hw or int(x.min()) < -hw:
+    # One-character values lie in -16..15; only longer tokens (or a tiny mask) can be
+    # out of range, and bounding them keeps the running sums below from overflowing.
+    suspect = x if hw < 16 or multi is None else x[multi]
+    if suspect.size and (int(suspect.max()) > hw or int(suspect.min()) < -hw):
         i = int(np.flatnonzero(np.abs(x) > hw)[0])
-        where = int(ends[i]) if ends is not None else i
         raise ValueError(
-            f"rle counts: run value {int(x[i])} (token {i}, ending at offset {where}) is out "
-            f"of range for a mask of h*w = {hw} pixels"
+            f"rle counts: run value {int(x[i])} (token {i}) is out of range for a mask "
+            f"of h*w = {hw} pixels"
         )
     if m <= 3:
         return x
@@ -308,8 +313,7 @@ def _parse_uncompressed(counts: Any, hw: int) -> npt.NDArray[np.int64]:
     return runs
 
 
-def _check_total(runs: npt.NDArray[np.int64], hw: int, h: int, w: int) -> None:
-    total = int(runs.sum())
+def _check_total(total: int, hw: int, h: int, w: int) -> None:
     if total > hw:
         raise ValueError(f"rle counts: runs sum to {total} pixels, past h*w = {h}*{w} = {hw}")
     if total < hw:
@@ -322,12 +326,14 @@ def _check_total(runs: npt.NDArray[np.int64], hw: int, h: int, w: int) -> None:
 # --- expanding runs into pixels -------------------------------------------------------
 
 
-def _expand(runs: npt.NDArray[np.int64], hw: int) -> npt.NDArray[np.uint8]:
-    """Column-major flat uint8 buffer of ``hw`` pixels from validated ``runs``."""
+def _expand(
+    runs: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], hw: int
+) -> npt.NDArray[np.uint8]:
+    """Column-major flat uint8 buffer of ``hw`` pixels from validated ``runs``
+    (``ends`` is their running sum)."""
     m = runs.size
     if m < 2 or hw == 0:
         return np.zeros(hw, dtype=np.uint8)
-    ends = np.cumsum(runs)
     if hw < _WORD_FILL_MIN_PIXELS_PER_RUN * m:
         if m > 2 and not runs[1:-1].all():
             # Empty interior runs put two toggles on one pixel: write runs one by one.
@@ -381,7 +387,8 @@ def _runs_of(m: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     hw = h * w
     if hw == 0:
         return np.zeros(1, dtype=np.int64)
-    flat = m.ravel(order="F") if not m.flags.f_contiguous else m.reshape(-1, order="F")
+    # asfortranarray + a view is a faster transposing copy than ravel(order="F").
+    flat = np.asfortranarray(m).reshape(-1, order="F")
     if flat.dtype != np.bool_:
         flat = flat != 0
     flat_u8 = flat.view(np.uint8)
@@ -404,33 +411,32 @@ def _to_string(runs: npt.NDArray[np.int64]) -> str:
     x = runs.copy()
     if x.size > 3:
         x[3:] -= runs[1:-2]
-    # A value takes k groups when -2**(5k-1) <= x < 2**(5k-1). Most take one; the rest
-    # are handled a group level at a time (at most 12 levels), never a run at a time.
-    over = (x >= 16) | (x < -16)
-    first = (x & _GROUP).astype(np.uint8)
+    # Values in -16..15 take one character (most do); one unsigned compare finds the rest.
+    over = (x + 16).view(np.uint64) >= 32
+    first = x.astype(np.uint8)  # low byte; two's complement keeps the low 5 bits right
+    first &= _GROUP
     first |= over.view(np.uint8) << 5
     first += np.uint8(_ALPHABET_LO)
-    if not over.any():
-        return str(first.tobytes().decode("ascii"))
     idx = np.flatnonzero(over)
-    ngroups = np.ones(x.size, dtype=np.int64)
-    level = idx
-    k = 1
-    while level.size:
-        ngroups[level] += 1
-        k += 1
+    if idx.size == 0:
+        return str(first.tobytes().decode("ascii"))
+    # Groups per long value: the smallest k with -2**(5k-1) <= x < 2**(5k-1).
+    v = x[idx]
+    ngroups = np.full(idx.size, 2, dtype=np.int64)
+    for k in range(2, _MAX_GROUPS + 1):  # a fixed number of levels, not a loop over runs
         lim = np.int64(1) << (5 * k - 1)
-        v = x[level]
-        level = level[(v >= lim) | (v < -lim)]
-    offsets = np.cumsum(ngroups)
-    offsets -= ngroups
-    out = np.empty(int(offsets[-1] + ngroups[-1]), dtype=np.uint8)
-    out[offsets] = first
-    for j in range(1, int(ngroups.max())):
-        sel = idx[ngroups[idx] > j]
-        g = ((x[sel] >> (5 * j)) & _GROUP).astype(np.uint8)
-        g |= (ngroups[sel] > j + 1).view(np.uint8) << 5
-        out[offsets[sel] + j] = g + np.uint8(_ALPHABET_LO)
+        wider = (v >= lim) | (v < -lim)
+        if not wider.any():
+            break
+        ngroups += wider
+    # The characters after each long value's first one, inserted right after it.
+    extra = ngroups - 1
+    owner = np.repeat(np.arange(idx.size), extra)
+    group = np.arange(owner.size) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    groups = ((v[owner] >> (5 * group)) & _GROUP).astype(np.uint8)
+    groups |= (group < ngroups[owner] - 1).view(np.uint8) << 5
+    groups += np.uint8(_ALPHABET_LO)
+    out = np.insert(first, idx[owner] + 1, groups)
     return str(out.tobytes().decode("ascii"))
 
 
