@@ -30,6 +30,7 @@ COMMANDS: list[str] = [
     "kling_widget.cli.conform",
     "kling_widget.cli.edit",
     "kling_widget.cli.tasks",
+    "kling_widget.cli_batch",  # batch (owned by the batch engineer)
 ]
 
 

@@ -1,0 +1,99 @@
+"""``kling-widget batch JOBS.csv|JOBS.jsonl -o DIR``: many edits under the concurrency limit.
+
+Registered in :data:`kling_widget.cli.COMMANDS`. The job file's columns (CSV header, or
+JSONL keys) are listed by ``kling-widget batch --help`` (``JOB_FILE_COLUMNS``). Every row
+is checked (fields, clip and image limits) before anything is sent; a bad row exits with
+code 2 naming the row, the field, the value and the rule. Results go to ``DIR/<name>.mp4``
+and journals to ``DIR/journals`` (``--journals``), so running the same command again
+after a crash or Ctrl-C repeats nothing and loses nothing.
+
+Exit codes: 0 every job done, 1 some job failed (the table says which), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kling_widget.batch.jobs import JOB_FILE_COLUMNS, JobError
+
+NAME = "batch"
+HELP = (
+    "Edit many clips from a CSV or JSONL job file, keeping at most N Kling tasks in flight; "
+    "re-running the same command resumes without repeating anything."
+)
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--concurrency={text!r}: must be an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--concurrency={value}: must be >= 1")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``kling-widget batch``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "job file columns (CSV header / JSONL keys):\n" + "\n".join(
+        f"  {name:<20} {text}" for name, text in JOB_FILE_COLUMNS.items()
+    )
+    parser.add_argument("jobs", metavar="JOBS", help="a .csv or .jsonl job file")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="folder for the result videos"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="the account's concurrent-task limit (default: learned from Kling's 1303 answers)",
+    )
+    parser.add_argument(
+        "--journals",
+        default=None,
+        metavar="DIR",
+        help="where the per-job journals live (default: OUTPUT/journals)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="create a new task for jobs whose task failed in an earlier run",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every job, then run the batch and print the outcome table."""
+    from kling_widget.batch.jobs import check_media, load_jobs
+    from kling_widget.batch.runner import BatchOptions, edit_many
+    from kling_widget.cli.common import connect, eprint, out
+
+    try:
+        jobs = load_jobs(args.jobs)
+        check_media(jobs)
+    except JobError as exc:
+        eprint(f"error: {exc.message}")
+        return EXIT_USAGE
+    connection = connect(getattr(args, "max_retries", None))
+    eprint(connection.banner)
+    eprint(f"{len(jobs)} job(s) from {args.jobs}; results in {args.output}")
+    result = edit_many(
+        jobs,
+        concurrency=args.concurrency,
+        client=connection.client,
+        out_dir=Path(args.output),
+        root=Path(args.journals) if args.journals else None,
+        uploader=connection.uploader,
+        progress="text",
+        options=BatchOptions(retry_failed=args.retry_failed, check_media=False),
+    )
+    out(result.to_markdown())
+    sys.stdout.flush()
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
