@@ -128,7 +128,12 @@ class ReferenceImage:
                 pass
             data = _b64decode(text)
             if data is not None:
-                return cls(data, source=f"base64 ({len(text)} chars)")
+                try:
+                    return cls(data, source=f"base64 ({len(text)} chars)")
+                except KlingValidationError:
+                    if len(text) > 256:  # clearly meant as base64 image data
+                        raise
+                    # Short text that merely decodes as base64 is more likely a bad path.
             raise KlingValidationError(
                 "image",
                 text,

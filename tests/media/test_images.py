@@ -139,6 +139,8 @@ def test_load_from_url_errors_are_clear_and_redacted(http_server: str) -> None:
     [
         (b"not an image at all", r"is not a readable image"),
         ("/no/such/file.png", r"is not an existing file, an http\(s\) URL"),
+        ("photos/cat", r"image='photos/cat': is not an existing file"),  # valid base64 too
+        ("QUJD" * 100, r"base64 \(400 chars\).*is not a readable image"),
         ("data:image/png,abc", r"data URI must look like"),
         ("data:image/png;base64,@@@@", r"base64 part is invalid"),
         (np.zeros((10, 10, 3), np.float32), r"must be uint8"),
