@@ -1,0 +1,253 @@
+"""A process killed (SIGKILL) at each step; the next one finishes the job, billing once.
+
+The emulator runs in this test process (it outlives the child); the child gets its address
+and credentials through the environment, like a second notebook would. After the kill, a
+new ``Project`` on the same clip (in this process) must end with exactly one task on the
+emulator and the result on disk, complete (size and SHA-256 of the served file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from journal_helpers import ACCESS_KEY, SECRET_KEY, served_sha256
+
+from kling_widget.journal import Journal, JournalLockedError
+from kling_widget.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("_crash_child.py")
+CREATE_PATH = "/v1/videos/multi-elements"
+
+
+class Child:
+    """The child process and its marker lines."""
+
+    def __init__(self, emu: Any, clip: Path, root: Path, ball: tuple[float, float]) -> None:
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(REPO),
+            KLING_BASE_URL=emu.base_url,
+            KLING_ACCESS_KEY=ACCESS_KEY,
+            KLING_SECRET_KEY=SECRET_KEY,
+        )
+        env.pop("KLING_API_KEY", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CHILD), str(clip), str(root), emu.upload(clip), *map(str, ball)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+
+    def expect(self, marker: str, timeout: float = 120) -> str:
+        """Read lines until one starts with ``marker`` (the child's own pace, no timing)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"child ended before {marker!r}: {self.lines}\n{err}")
+            self.lines.append(line.strip())
+            if line.startswith(marker):
+                return line.strip()
+        raise AssertionError(f"no {marker!r} from the child: {self.lines}")
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        assert self.proc.returncode == -signal.SIGKILL
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def _journal_rows(folder: Path) -> list[Any]:
+    j = Journal(folder / "journal.sqlite3", read_only=True)
+    try:
+        return j.tasks()
+    finally:
+        j.close()
+
+
+def _folder(root: Path) -> Path:
+    folders = [p for p in root.iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    return folders[0]
+
+
+@pytest.fixture
+def child_factory(
+    emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
+) -> Iterator[Callable[[], Child]]:
+    children: list[Child] = []
+
+    def make() -> Child:
+        c = Child(emu, sample_clip, tmp_path / "kp", ball)
+        children.append(c)
+        return c
+
+    yield make
+    for c in children:
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
+
+
+def _recover_and_check(
+    emu: Any, sample_clip: Path, root: Path, report: list[str]
+) -> tuple[Project, Any]:
+    """The next process: reopen the clip, resume, and check one task and a complete file."""
+    p = Project(sample_clip, emu.client(), root=root, on_status=report.append)
+    tasks = p.resume(wait=True, timeout=600)
+    assert len(tasks) == 1 and tasks[0].succeeded
+    assert len(emu.tasks()) == 1, f"{len(emu.tasks())} tasks on the emulator"
+    rec = p.history()[-1]
+    assert rec.status == "succeed" and rec.warning is None
+    path = rec.result_path
+    assert path is not None
+    digest, size = served_sha256(tasks[0].videos[0].url or "")
+    assert path.stat().st_size == size
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert (rec.downloads[-1].size, rec.downloads[-1].sha256) == (size, digest)
+    assert not list(p.folder.glob("results/*.part"))
+    return p, rec
+
+
+def test_killed_after_create_sent_before_reply(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    """The server creates the task, but the reply never reaches the (dead) child."""
+    child = child_factory()
+    child.expect("SELECTED")
+    emu.faults.add("slow", path=CREATE_PATH, method="POST", delay=1.5, times=1)
+    emu.faults.add("drop", path=CREATE_PATH, method="POST", times=1)
+    child.go()
+    folder = _folder(tmp_path / "kp")
+    # The row is journaled (status "creating") before the request goes out...
+    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    # ...and the request reached the server, which is still holding the reply.
+    _wait_for(
+        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
+        "the create request",
+    )
+    child.kill()
+    _wait_for(lambda: len(emu.tasks()) == 1, "the server to finish the create")
+    report: list[str] = []
+    p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", report)
+    assert any("found task" in m for m in report)  # adopted by its external id
+    creates = [r for r in emu.requests if r.method == "POST" and r.path == CREATE_PATH]
+    assert len(creates) == 1
+    assert emu.tasks()[0].external_task_id == rec.external_task_id
+    p.close()
+
+
+def test_killed_before_the_create_reached_the_server(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    """The create keeps failing with 5000 (never processed); the child dies retrying."""
+    child = child_factory()
+    child.expect("SELECTED")
+    emu.faults.add("error", path=CREATE_PATH, method="POST", code=5000)
+    child.go()
+    folder = _folder(tmp_path / "kp")
+    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    _wait_for(
+        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
+        "the first create attempt",
+    )
+    child.kill()
+    ext = _journal_rows(folder)[0].external_task_id
+    assert emu.tasks() == []
+    emu.faults.clear()
+    report: list[str] = []
+    p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", report)
+    assert any("never reached Kling" in m for m in report)
+    # Re-sent once more with the same external id.
+    assert rec.external_task_id == ext == emu.tasks()[0].external_task_id
+    p.close()
+
+
+def test_killed_while_polling(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    emu.task_delays = (1.0, 1.0)  # long enough that the child is still polling
+    child = child_factory()
+    child.expect("SELECTED")
+    child.go()
+    created = child.expect("CREATED").split()
+    folder = _folder(tmp_path / "kp")
+    n = len(emu.requests)
+    _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "the child to poll once")
+    child.kill()
+    row = _journal_rows(folder)[0]
+    assert row.status in ("submitted", "processing") and row.task_id == created[2]
+    emu.task_delays = (0.2, 0.3)
+    p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", [])
+    assert rec.task_id == created[2]
+    p.close()
+
+
+def test_killed_while_downloading_resumes_with_range(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    files = "/emulator/files/"
+    # First download: half the body, then the connection closes; the retry then hangs.
+    emu.faults.add("slow", path=files, method="GET", after=1, times=1, delay=15)
+    emu.faults.add("truncate", path=files, method="GET", times=1)
+    child = child_factory()
+    child.expect("SELECTED")
+    child.go()
+    child.expect("CREATED")
+    folder = _folder(tmp_path / "kp")
+    parts = lambda: list(folder.glob("results/*.part"))  # noqa: E731
+    _wait_for(lambda: bool(parts()) and parts()[0].stat().st_size > 0, "a partial download")
+    _wait_for(lambda: sum(1 for r in emu.requests if r.path.startswith(files)) >= 2, "the retry")
+    child.kill()
+    part = parts()[0]
+    have = part.stat().st_size
+    assert have > 0
+    assert _journal_rows(folder)[0].downloads == []  # nothing recorded for a partial file
+    n = len(emu.requests)
+    p, _rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", [])
+    gets = [r for r in emu.requests[n:] if r.path.startswith(files)]
+    sent = {k.lower(): v for k, v in gets[0].headers.items()} if gets else {}
+    assert sent.get("range") == f"bytes={have}-"  # resumed, not restarted
+    p.close()
+
+
+def test_a_second_writer_process_is_refused_while_the_first_runs(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    child = child_factory()
+    child.expect("SELECTED")  # the child holds the journal open, waiting on stdin
+    with pytest.raises(JournalLockedError, match=f"in use by pid {child.proc.pid}"):
+        Project(sample_clip, emu.client(), root=tmp_path / "kp")
+    # Reading is always allowed.
+    rows = Journal(_folder(tmp_path / "kp"), read_only=True)
+    assert rows.current_points()
+    rows.close()
+    child.kill()
+    Project(sample_clip, emu.client(), root=tmp_path / "kp").close()  # free after the kill
