@@ -16,6 +16,9 @@ from PIL import Image
 from kling_widget import limits
 from kling_widget.editor.state import play_step, template_for, time_label
 
+# The fourth edit mode: an Omni-Video prompt edit of the whole clip (no selection needed).
+OMNI_MODE = "omni"
+OMNI_PLACEHOLDER = "Describe the change, e.g. make it a snowy evening in <<<video_1>>>"
 _ROW = widgets.Layout(width="100%", align_items="center", flex_flow="row wrap")
 THUMB_PX = 96
 
@@ -98,7 +101,12 @@ class Controls:
 
         # --- edit ---------------------------------------------------------------
         self.edit_mode = widgets.Dropdown(
-            options=[("Remove the object", "removal"), ("Swap it", "swap"), ("Add", "addition")],
+            options=[
+                ("Remove the object", "removal"),
+                ("Swap it", "swap"),
+                ("Add", "addition"),
+                ("Prompt edit (Omni)", OMNI_MODE),
+            ],
             value="removal",
             description="Edit",
         )
@@ -208,7 +216,12 @@ class Controls:
         self.thumbs.children = boxes
 
     def reset_prompt_for(self, edit_mode: str) -> None:
-        """Put the template of ``edit_mode`` in the prompt box."""
+        """Put the template of ``edit_mode`` in the prompt box (Omni has none: empty box)."""
+        if edit_mode == OMNI_MODE:
+            self.prompt.value = ""
+            self.prompt.placeholder = OMNI_PLACEHOLDER
+            self.quality.value = "pro"  # Omni's default (1080p)
+            return
         self.prompt.value = template_for(edit_mode)
 
     def prompt_is_template(self) -> bool:

@@ -33,7 +33,7 @@ from kling_widget.api.errors import (
     KlingTransportError,
     KlingValidationError,
 )
-from kling_widget.editor.controls import Controls, thumbnail_png
+from kling_widget.editor.controls import OMNI_MODE, Controls, thumbnail_png
 from kling_widget.editor.state import (
     EditorState,
     FrameMasks,
@@ -482,6 +482,77 @@ class Editor:
             return task
 
         return self._worker.submit(self._reporting(f"create the {edit_mode} task", run)).result()
+
+    def omni(
+        self,
+        prompt: str,
+        images: Sequence[Any] | None = None,
+        elements: Sequence[str] | None = None,
+        keep_original_sound: bool = True,
+        model: str = "kling-v3-omni",
+        mode: str = "pro",
+    ) -> Any:
+        """Edit the whole clip from ``prompt`` with Omni-Video; returns the ``Task``.
+
+        No selection is needed: the clip (uploaded, or its journaled URL reused) is sent as
+        the ``base`` video. The Omni limits (3–10 s, 720–2160 px, 24–60 fps, at most
+        200 MB, images + elements at most 4) are checked before anything is sent. Call
+        ``wait()`` for the result, shown inline like the other modes and journaled.
+        """
+        images = list(images or [])
+        element_ids = [str(e) for e in elements or []]
+        self._check_omni(prompt, images, element_ids, model, mode)
+
+        def run() -> Any:
+            self._set_status("Creating the Omni-Video prompt edit…", "busy")
+            task = self._project.omni(
+                prompt,
+                images=images or None,
+                elements=element_ids or None,
+                keep_original_sound=keep_original_sound,
+                model=model,
+                mode=mode,
+            )
+            self._task = task
+            self._result = None
+            self._set_status(f"Task {task.task_id} {task.status}; waiting for Kling…", "busy")
+            return task
+
+        return self._worker.submit(self._reporting("create the Omni prompt edit", run)).result()
+
+    def _check_omni(
+        self, prompt: Any, images: Sequence[Any], elements: Sequence[str], model: str, mode: str
+    ) -> None:
+        """Every Omni rule the editor can check before sending (raises naming the field)."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise KlingValidationError(
+                "prompt", prompt, "an Omni prompt edit needs a prompt describing the change"
+            )
+        if len(prompt) > limits.MAX_PROMPT_CHARS:
+            raise KlingValidationError(
+                "prompt", prompt, f"must be at most {limits.MAX_PROMPT_CHARS} characters"
+            )
+        if model not in limits.OMNI_MODELS:
+            raise KlingValidationError(
+                "model", model, f"must be one of {', '.join(limits.OMNI_MODELS)}"
+            )
+        if mode not in limits.MODES:
+            raise KlingValidationError("mode", mode, f"must be one of {', '.join(limits.MODES)}")
+        refs = len(images) + len(elements)
+        if refs > limits.OMNI_MAX_REFS_WITH_VIDEO:
+            raise KlingValidationError(
+                "images+elements",
+                refs,
+                f"at most {limits.OMNI_MAX_REFS_WITH_VIDEO} with a reference video",
+            )
+        problems = self.source.check("omni")
+        if problems:
+            v = problems[0]
+            raise KlingValidationError(
+                v.field, v.value, f"{v.rule} (Omni-Video's limits for the clip to edit)"
+            )
+        if self._url_problem:
+            raise KlingValidationError("video_url", None, self._url_problem)
 
     def wait(self, task: Any = None, timeout: float = 600) -> Path:
         """Wait for the task (the last one by default), download it; returns the file path."""
@@ -963,6 +1034,9 @@ class Editor:
     def _create_clicked(self) -> None:
         c = self.controls
         edit_mode = str(c.edit_mode.value)
+        if edit_mode == OMNI_MODE:
+            self._omni_clicked()
+            return
         images = [data for _, data in self._images]
         images = images[: limits.EDIT_MODE_IMAGES[edit_mode][1]]
         prompt = None if c.prompt_is_template() else str(c.prompt.value)
@@ -986,6 +1060,26 @@ class Editor:
 
         # Validation errors are reported at once; the rest runs off the kernel's thread.
         self._validate_create(edit_mode, images, prompt)
+        self._task_worker.submit(run)
+
+    def _omni_clicked(self) -> None:
+        c = self.controls
+        images = [data for _, data in self._images][: limits.OMNI_MAX_REFS_WITH_VIDEO]
+        prompt, mode = str(c.prompt.value), str(c.quality.value)
+        # Validation errors are reported at once; the rest runs off the kernel's thread.
+        self._check_omni(prompt, images, [], "kling-v3-omni", mode)
+        c.create_button.disabled = True
+
+        def run() -> None:
+            try:
+                task = self.omni(prompt, images=images, mode=mode)
+                self._do_wait(task, 600)
+            except Exception as exc:
+                if not self._status_text.startswith("Could not"):
+                    self._set_status(explain("create the Omni prompt edit", exc), "error")
+            finally:
+                c.create_button.disabled = False
+
         self._task_worker.submit(run)
 
     def _validate_create(self, edit_mode: str, images: Sequence[bytes], prompt: str | None) -> None:
