@@ -1,4 +1,4 @@
-"""Small clips and images for batch tests: a coloured disc moving over a plain background."""
+"""Small clips and images for the batch tests: a coloured disc moving over a plain background."""
 
 from __future__ import annotations
 
