@@ -465,6 +465,7 @@ class Emulator:
             )
         edit_mode = body["edit_mode"]
         anchors = session.anchors()
+        version = session.version
         if edit_mode in ("swap", "removal") and not anchors:
             raise invalid(
                 "edit_mode", edit_mode, "needs marked objects: add-selection before creating"
@@ -472,12 +473,13 @@ class Emulator:
         watermark = bool((body.get("watermark_info") or {}).get("enabled"))
         seconds = float(expected)
         units = f"{seconds * (0.8 if body.get('mode') == 'pro' else 0.5):g}"
-        holder: dict[str, TaskRecord] = {}
 
         def job() -> list[dict[str, Any]]:
             out_id, out_path = self.files.reserve("result.mp4")
             wm = self.files.reserve("result_watermark.mp4") if watermark else None
-            dur = render_edit(session, anchors, edit_mode, images, out_path, wm[1] if wm else None)
+            dur = render_edit(
+                session, anchors, edit_mode, images, out_path, wm[1] if wm else None, version
+            )
             result = self.files.register(out_id, out_path, RESULT_LIFETIME_S)
             video: dict[str, Any] = {
                 "id": new_id(),
@@ -493,7 +495,6 @@ class Emulator:
         record = self._tasks.create(
             "multi-elements", body, job, session_id=session.session_id, units=units
         )
-        holder["task"] = record
         return record.created_json()
 
     def _create_omni(self, req: Request) -> dict[str, Any]:

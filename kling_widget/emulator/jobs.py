@@ -104,7 +104,8 @@ def watermark(frame: RGB) -> RGB:
     draw = ImageDraw.Draw(image)
     h, w = frame.shape[:2]
     draw.text((w - 130, h - 30), WATERMARK_TEXT, fill=(255, 255, 255))
-    return np.asarray(image).copy()
+    marked: RGB = np.asarray(image).copy()
+    return marked
 
 
 def _holes(tracks: ColourTracks, index: int, factor: int, shape: tuple[int, int]) -> BoolArray:
@@ -125,10 +126,16 @@ def render_edit(
     images: list[Image.Image],
     out_path: Path,
     watermark_path: Path | None = None,
+    version: int | None = None,
 ) -> float:
     """Render a Multi-Elements edit of the session's clip; returns the duration (s)."""
     clip = session.clip
-    tracks = session.track_anchors(anchors) if anchors else {}
+    if not anchors:
+        tracks: ColourTracks = {}
+    elif version is not None and version == session.version:
+        tracks = session.tracks()  # the selection is unchanged: reuse the cached tracks
+    else:
+        tracks = session.track_anchors(anchors)
     if edit_mode == "removal":
         frames = _removed(session, tracks)
     elif edit_mode == "swap":
@@ -163,7 +170,7 @@ def _removed(session: SelectionSession, tracks: ColourTracks) -> Iterator[RGB]:
         for per_frame in tracks.values():
             union |= per_frame[t][0]
         work_holes.append(union)
-    offsets = estimate_camera(clip.iter_frames(), clip.work_frame, work_holes, clip.factor)
+    offsets = estimate_camera(clip.work_frame, work_holes, clip.factor)
     holes = [_holes(tracks, t, clip.factor, shape) for t in range(len(offsets))]
     box = world_box(holes, offsets)
     if box is None:

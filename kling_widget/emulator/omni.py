@@ -104,7 +104,8 @@ def apply_grade(frame: RGB, grade: str) -> RGB:
     """Apply a grade from ``grade_for`` to an RGB frame (a new array)."""
     matrix = _hue_matrix(float(grade[4:])) if grade.startswith("hue:") else _MATRICES[grade]
     out = frame.astype(np.float32) @ matrix.T
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    graded: RGB = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return graded
 
 
 def caption(frame: RGB, prompt: str) -> RGB:
@@ -118,7 +119,8 @@ def caption(frame: RGB, prompt: str) -> RGB:
     box = draw.textbbox((16, h - 40), text)
     draw.rectangle((box[0] - 6, box[1] - 6, box[2] + 6, box[3] + 6), fill=(0, 0, 0))
     draw.text((16, h - 40), text, fill=(255, 255, 255))
-    return np.asarray(image).copy()
+    captioned: RGB = np.asarray(image).copy()
+    return captioned
 
 
 def _resampled(source: VideoSource, fps_out: int) -> Iterator[RGB]:
@@ -127,8 +129,7 @@ def _resampled(source: VideoSource, fps_out: int) -> Iterator[RGB]:
     duration = count / float(source.fps)
     total = max(1, math.floor(duration * fps_out + 1e-6))
     wanted = [
-        min(count - 1, math.floor(j * float(source.fps) / fps_out + 1e-6))
-        for j in range(total)
+        min(count - 1, math.floor(j * float(source.fps) / fps_out + 1e-6)) for j in range(total)
     ]
     j = 0
     last: RGB | None = None
@@ -165,7 +166,8 @@ def _gradient(width: int, height: int, prompt: str) -> RGB:
     t = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
     s = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     img = a * (1 - t) * (1 - 0.3 * s) + b * t * (0.7 + 0.3 * s)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    result: RGB = np.clip(img, 0, 255).astype(np.uint8)
+    return result
 
 
 def output_size(mode: str, aspect: str | None, first: Image.Image | None) -> tuple[int, int]:

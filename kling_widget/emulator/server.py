@@ -379,7 +379,8 @@ def _fault_message(fault: Fault) -> str:
 
 def _upload_name(raw_path: str, headers: Any) -> str:
     query = parse_qs(urlsplit(raw_path).query)
-    name = (query.get("filename") or query.get("name") or [None])[0]
+    names = query.get("filename") or query.get("name") or []
+    name: str | None = names[0] if names else None
     if not name:
         name = headers.get("X-Filename")
     return unquote(name) if name else "upload.bin"

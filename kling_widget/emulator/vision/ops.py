@@ -33,13 +33,15 @@ def downscale(frame: NDArray[np.uint8], factor: int) -> ByteArray:
     h, w = frame.shape[0] // factor, frame.shape[1] // factor
     cropped = frame[: h * factor, : w * factor].astype(np.uint16)
     blocks = cropped.reshape(h, factor, w, factor, 3).sum(axis=(1, 3), dtype=np.uint32)
-    return ((blocks + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+    out: ByteArray = ((blocks + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+    return out
 
 
 def upscale_mask(mask: BoolArray, factor: int, shape: tuple[int, int]) -> BoolArray:
     """Nearest-neighbour upscale of a work-resolution mask to ``shape`` (h, w)."""
     if factor == 1 and mask.shape == shape:
-        return mask.copy()
+        same: BoolArray = mask.copy()
+        return same
     big = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
     out = np.zeros(shape, dtype=bool)
     h, w = min(shape[0], big.shape[0]), min(shape[1], big.shape[1])
@@ -84,12 +86,13 @@ def rgb_to_lab(rgb: NDArray[np.uint8]) -> FloatArray:
     lab[..., 0] = 116 * f[..., 1] - 16
     lab[..., 1] = 500 * (f[..., 0] - f[..., 1])
     lab[..., 2] = 200 * (f[..., 1] - f[..., 2])
-    return lab
+    result: FloatArray = lab
+    return result
 
 
 def dilate(mask: BoolArray, radius: int = 1) -> BoolArray:
     """Binary dilation by a (2r+1) square."""
-    out = mask.copy()
+    out: BoolArray = mask.copy()
     for _ in range(radius):
         tmp = out.copy()
         tmp[1:] |= out[:-1]
@@ -107,13 +110,17 @@ def erode(mask: BoolArray, radius: int = 1) -> BoolArray:
 
 def open_(mask: BoolArray, radius: int = 1) -> BoolArray:
     """Morphological opening: removes specks and thin bridges."""
-    return dilate(erode(mask, radius), radius) & mask if radius > 0 else mask.copy()
+    if radius <= 0:
+        same: BoolArray = mask.copy()
+        return same
+    return dilate(erode(mask, radius), radius) & mask
 
 
 def close(mask: BoolArray, radius: int = 1) -> BoolArray:
     """Morphological closing: fills thin gaps and notches."""
     if radius <= 0:
-        return mask.copy()
+        same: BoolArray = mask.copy()
+        return same
     padded = np.pad(mask, radius, mode="edge")
     return erode(dilate(padded, radius), radius)[radius:-radius, radius:-radius] | mask
 
@@ -129,7 +136,7 @@ def minimax(cost: FloatArray, seeds: BoolArray, limit: float = np.inf) -> FloatA
     c = np.where(cost <= limit, cost, inf).astype(np.float32)
     g = np.full(c.shape, inf, dtype=np.float32)
     g[seeds] = c[seeds]
-    h, w = g.shape
+    h, w = cost.shape[:2]
     nb = np.empty((h + 2, w + 2), dtype=np.float32)
     for it in range(4 * (h + w)):
         nb.fill(inf)
@@ -200,7 +207,8 @@ def palette_distance(lab: FloatArray, palette: FloatArray) -> FloatArray:
         dist = np.sqrt(np.einsum("...c,...c->...", d, d))
         best = dist if best is None else np.minimum(best, dist)
     assert best is not None
-    return best.astype(np.float32)
+    result: FloatArray = best.astype(np.float32)
+    return result
 
 
 def shift(mask: BoolArray, dy: int, dx: int) -> BoolArray:

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from kling_widget.emulator.vision.ops import BoolArray, bbox, dilate, upscale_mask
+from kling_widget.emulator.vision.ops import BoolArray, bbox, dilate
 from kling_widget.media.masks import overlay_mask
 
 RGB = NDArray[np.uint8]
@@ -92,7 +92,7 @@ def save_jpeg(path: Path, frame: RGB, quality: int = 88) -> None:
 
 def draw_masks(frame: RGB, masks: Sequence[BoolArray]) -> RGB:
     """The frame with every mask drawn in the documented colour (a copy)."""
-    out = frame.copy()
+    out: RGB = frame.copy()
     for m in masks:
         if m.any():
             overlay_mask(out, m)
@@ -102,94 +102,67 @@ def draw_masks(frame: RGB, masks: Sequence[BoolArray]) -> RGB:
 # -- removal -------------------------------------------------------------------------------
 
 
-def _phase_shift(a: NDArray[np.float32], b: NDArray[np.float32]) -> tuple[int, int]:
-    """Integer (dy, dx) with b(p) ~ a(p + d), by phase correlation."""
+def _peak_offset(c_minus: float, c0: float, c_plus: float) -> float:
+    """Sub-pixel peak position from three samples (parabola through them)."""
+    denom = c_minus - 2 * c0 + c_plus
+    if denom >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (c_minus - c_plus) / denom, -0.5, 0.5))
+
+
+def phase_shift(a: NDArray[np.float32], b: NDArray[np.float32]) -> tuple[float, float]:
+    """Sub-pixel (dy, dx) with b(p) ~ a(p + d), by phase correlation."""
     fa = np.fft.rfft2(a)
     fb = np.fft.rfft2(b)
-    cross = fa * np.conj(fb)
-    cross /= np.abs(cross) + 1e-6
+    cross = fb * np.conj(fa)
+    cross /= np.abs(cross) + 1e-9
     corr = np.fft.irfft2(cross, s=a.shape)
-    i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
     h, w = a.shape
-    dy = i - h if i > h // 2 else i
-    dx = j - w if j > w // 2 else j
-    return int(dy), int(dx)
+    i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    fy = _peak_offset(corr[(i - 1) % h, j], corr[i, j], corr[(i + 1) % h, j])
+    fx = _peak_offset(corr[i, (j - 1) % w], corr[i, j], corr[i, (j + 1) % w])
+    dy = (i - h if i > h // 2 else i) + fy
+    dx = (j - w if j > w // 2 else j) + fx
+    # corr peaks at -d for b(p) = a(p + d).
+    return -float(dy), -float(dx)
 
 
-def _prep(gray: NDArray[np.float32], hole: BoolArray) -> NDArray[np.float32]:
-    g = gray - gray[~hole].mean() if (~hole).any() else gray - gray.mean()
+def _prep(frame: RGB, hole: BoolArray) -> NDArray[np.float32]:
+    gray = frame.astype(np.float32).mean(axis=2)
+    keep = ~hole
+    g = gray - (gray[keep].mean() if keep.any() else gray.mean())
     g[hole] = 0
     wy = np.hanning(g.shape[0]).astype(np.float32)[:, None]
     wx = np.hanning(g.shape[1]).astype(np.float32)[None, :]
-    return (g * wy * wx).astype(np.float32)
-
-
-def _refine_shift(
-    ref: RGB,
-    cur: RGB,
-    ref_hole: BoolArray,
-    cur_hole: BoolArray,
-    guess: tuple[int, int],
-    radius: int,
-) -> tuple[int, int]:
-    """Full-resolution (dy, dx) near ``guess`` minimising the mean squared difference of
-    ``cur(p)`` and ``ref(p + d)`` over a sparse grid of background pixels."""
-    h, w = cur.shape[:2]
-    margin = radius + max(abs(guess[0]), abs(guess[1])) + 1
-    if 2 * margin + 16 >= min(h, w):
-        return guess
-    ys, xs = np.mgrid[margin : h - margin : 6, margin : w - margin : 6]
-    ys, xs = ys.ravel(), xs.ravel()
-    keep = ~cur_hole[ys, xs]
-    ys, xs = ys[keep], xs[keep]
-    if ys.size < 64:
-        return guess
-    cur_v = cur[ys, xs].astype(np.int32).sum(axis=1)
-    best, best_err = guess, np.inf
-    for dy in range(guess[0] - radius, guess[0] + radius + 1):
-        for dx in range(guess[1] - radius, guess[1] + radius + 1):
-            ry, rx = ys + dy, xs + dx
-            ok = ~ref_hole[ry, rx]
-            if ok.sum() < 32:
-                continue
-            diff = cur_v[ok] - ref[ry[ok], rx[ok]].astype(np.int32).sum(axis=1)
-            err = float(np.mean(diff.astype(np.float64) ** 2))
-            # Prefer no motion when it is as good: a static camera stays exactly static.
-            err *= 1.0 + 1e-3 * (abs(dy) + abs(dx))
-            if err < best_err:
-                best, best_err = (dy, dx), err
-    return best
+    result: NDArray[np.float32] = (g * wy * wx).astype(np.float32)
+    return result
 
 
 def estimate_camera(
-    frames: Iterable[RGB],
-    work_frames: Callable[[int], RGB],
-    holes_work: Sequence[BoolArray],
-    factor: int,
+    work_frames: Callable[[int], RGB], holes_work: Sequence[BoolArray], factor: int
 ) -> list[tuple[int, int]]:
-    """Per-frame camera offset (full-resolution px): frame t's pixel p shows world p + o_t."""
-    offsets: list[tuple[int, int]] = []
-    ref_full: RGB | None = None
+    """Per-frame camera offset in full-resolution px: frame t's pixel p shows world p + o_t.
+
+    Each frame is compared with a reference frame (the first, replaced when the view has
+    moved by more than a quarter of the frame) by sub-pixel phase correlation of the
+    work-resolution frames with the tracked objects masked out, so errors do not
+    accumulate frame after frame.
+    """
+    count = len(holes_work)
+    if count == 0:
+        return []
+    offsets = [(0.0, 0.0)]
     ref_index = 0
-    ref_prep: NDArray[np.float32] | None = None
-    for t, full in enumerate(frames):
-        work = work_frames(t).astype(np.float32).mean(axis=2)
-        hole_w = dilate(holes_work[t], 1)
-        hole_full = upscale_mask(hole_w, factor, full.shape[:2])
-        if ref_full is None or ref_prep is None:
-            offsets.append((0, 0))
-            ref_full, ref_prep, ref_index = full, _prep(work, hole_w), t
-            ref_hole = hole_full
-            continue
-        coarse = _phase_shift(ref_prep, _prep(work, hole_w))
-        guess = (coarse[0] * factor, coarse[1] * factor)
-        d = _refine_shift(ref_full, full, ref_hole, hole_full, guess, radius=factor)
-        o_ref = offsets[ref_index]
-        offsets.append((o_ref[0] + d[0], o_ref[1] + d[1]))
-        h, w = full.shape[:2]
-        if abs(d[0]) > h // 4 or abs(d[1]) > w // 4:
-            ref_full, ref_prep, ref_index, ref_hole = full, _prep(work, hole_w), t, hole_full
-    return offsets
+    ref = _prep(work_frames(0), dilate(holes_work[0], 1))
+    h, w = ref.shape
+    for t in range(1, count):
+        cur = _prep(work_frames(t), dilate(holes_work[t], 1))
+        dy, dx = phase_shift(ref, cur)
+        base = offsets[ref_index]
+        offsets.append((base[0] + dy, base[1] + dx))
+        if abs(dy) > h / 4 or abs(dx) > w / 4:
+            ref_index, ref = t, cur
+    return [(round(oy * factor), round(ox * factor)) for oy, ox in offsets]
 
 
 class Plate:
@@ -268,7 +241,7 @@ def build_plate(
 
 def inpaint(pixels: NDArray[np.float32], known: BoolArray, smooth: int = 30) -> NDArray[np.float32]:
     """Fill unknown pixels from the border inwards, then smooth the filled area."""
-    out = pixels.copy()
+    out: NDArray[np.float32] = pixels.copy()
     have = known.copy()
     if not have.any():
         return out

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from kling_widget.emulator.vision.ops import (
     BoolArray,
     FloatArray,
+    bbox,
     close,
     dilate,
     downscale,
@@ -193,28 +194,39 @@ def segment_work(
 def refine(
     frame: NDArray[np.uint8], work_mask: BoolArray, factor: int, model: ColourModel
 ) -> BoolArray:
-    """Full-resolution mask: upscaled core plus re-classified pixels in the boundary band."""
+    """Full-resolution mask: upscaled core plus re-classified pixels in the boundary band.
+
+    Works inside the object's box only, so the cost follows the object's size.
+    """
     h, w = frame.shape[:2]
-    core = upscale_mask(erode(work_mask, 1), factor, (h, w))
-    band = upscale_mask(dilate(work_mask, 1), factor, (h, w)) & ~core
-    ys, xs = np.nonzero(band)
-    out = core
-    if ys.size:
-        lab = rgb_to_lab(frame[ys, xs])
-        keep = model.classify(lab)
-        out = core.copy()
-        out[ys[keep], xs[keep]] = True
-    # Tidy the band only, inside the object's box, so the cost stays proportional to it.
-    rows = np.flatnonzero(out.any(axis=1))
-    if rows.size == 0:
+    out = np.zeros((h, w), dtype=bool)
+    box = bbox(work_mask)
+    if box is None:
         return out
-    cols = np.flatnonzero(out.any(axis=0))
-    y0, y1 = max(0, rows[0] - 2), min(h, rows[-1] + 3)
-    x0, x1 = max(0, cols[0] - 2), min(w, cols[-1] + 3)
-    crop = out[y0:y1, x0:x1]
-    tidy = open_(fill_holes(crop), 1)
-    if tidy.any():
-        out[y0:y1, x0:x1] = tidy | crop & core[y0:y1, x0:x1]
+    wh, ww = work_mask.shape
+    # Work-grid crop with a margin for the band and the tidy-up.
+    y0, x0 = max(0, box[0] - 3), max(0, box[1] - 3)
+    y1, x1 = min(wh, box[2] + 3), min(ww, box[3] + 3)
+    crop = work_mask[y0:y1, x0:x1]
+    fy0, fx0 = y0 * factor, x0 * factor
+    # The last work row/column also covers the pixels ``downscale`` cropped off.
+    fy1 = h if y1 == wh else y1 * factor
+    fx1 = w if x1 == ww else x1 * factor
+    shape = (fy1 - fy0, fx1 - fx0)
+    core = upscale_mask(erode(crop, 1), factor, shape)
+    band = upscale_mask(dilate(crop, 1), factor, shape) & ~core
+    ys, xs = np.nonzero(band)
+    local = core
+    if ys.size:
+        lab = rgb_to_lab(frame[fy0 + ys, fx0 + xs])
+        keep = model.classify(lab)
+        local = core.copy()
+        local[ys[keep], xs[keep]] = True
+    if local.any():
+        tidy = open_(fill_holes(local), 1)
+        if tidy.any():
+            local = tidy | (local & core)
+    out[fy0:fy1, fx0:fx1] = local
     return out
 
 
