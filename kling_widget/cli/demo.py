@@ -179,6 +179,10 @@ def _run_lab(args: argparse.Namespace, home: NotebookHome, port: int, env: dict[
     ]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers and CI often run as root; the server still listens on loopback only,
+        # behind a random token.
+        cmd.append("--allow-root")
     proc = subprocess.Popen(cmd, cwd=home.root, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
