@@ -168,7 +168,10 @@ class Editor:
     @staticmethod
     def _pick_client(client: Any) -> tuple[Any, str]:
         if client is not None:
-            return client, ""
+            from kling_widget.connect import EMULATOR_NOTICE, is_emulator
+
+            base = str(getattr(client, "base_url", ""))
+            return client, (f"{EMULATOR_NOTICE} at {base}" if is_emulator(base) else "")
         from kling_widget.connect import default_client
 
         made, notice = default_client(quiet=True)
@@ -176,10 +179,8 @@ class Editor:
 
     @staticmethod
     def _default_uploader(client: Any) -> Callable[[Path], str] | None:
-        try:
-            from kling_widget.connect import uploader_for
-        except ImportError:  # pragma: no cover - connect ships with the emulator
-            return None
+        from kling_widget.connect import uploader_for
+
         found: Callable[[Path], str] | None = uploader_for(client)
         return found
 
@@ -213,7 +214,8 @@ class Editor:
         elif self._url_problem:
             self._set_status(self._url_problem, "error")
         else:
-            prefix = f"{self._notice.rstrip('.')}. " if self._notice else ""
+            notice = self._notice.rstrip(".")
+            prefix = f"{notice[:1].upper()}{notice[1:]}. " if notice else ""
             self._set_status(prefix + "Click the object you want to edit.", "info")
 
     def _attach_clip(self) -> None:
@@ -396,7 +398,8 @@ class Editor:
         return self._worker.submit(self._do_preview).result()
 
     def wait_idle(self, timeout: float | None = None) -> None:
-        """Block until every queued selection request has been answered."""
+        """Block until every queued request (and a Create the buttons started) is done."""
+        self._task_worker.submit(lambda: None).result(timeout)
         self._worker.submit(lambda: None).result(timeout)
 
     # --- edits --------------------------------------------------------------------------
@@ -1104,7 +1107,16 @@ class Editor:
             raise
 
     def _conform_clicked(self) -> None:
-        self.conform()
+        # Re-encoding takes seconds: off the kernel's thread, progress in the status line.
+        self.controls.conform_button.disabled = True
+
+        def run() -> None:
+            # conform() has already put any failure in the status line.
+            with contextlib.suppress(Exception):
+                self.conform()
+            self.controls.conform_button.disabled = False
+
+        self._worker.submit(run)
 
 
 def _escape(text: str) -> str:
