@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "edit_many": "kling_widget.batch",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -74,6 +74,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    # Re-exports for type checkers; ruff cannot see the computed __all__.
+    # ruff: noqa: F401
     from kling_widget.api.async_client import AsyncKlingClient
     from kling_widget.api.client import KlingClient
     from kling_widget.api.credentials import Credentials
