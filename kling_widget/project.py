@@ -232,6 +232,7 @@ class Project:
         self._lock = threading.RLock()
         self._needs_resync = False
         self._tracker_synced = False
+        self._download_locks: dict[str, threading.Lock] = {}
         self.last_rebuild: RebuildReport | None = None
         self.session: Session | None = None
         self._session_expires_at = 0.0
@@ -576,8 +577,9 @@ class Project:
         with self._lock:
             if self.session is None or self._session_expired():
                 # Nothing lives on the server: clearing is a journal-only operation.
-                if self.journal.ops():
-                    self.journal.add_op(self._sid() or "-", "clear")
+                sessions = self.journal.sessions()
+                if self.journal.ops() and sessions:
+                    self.journal.add_op(sessions[-1].session_id, "clear")
                 return
             self._with_session(lambda sid: self.client.clear_selection(sid))
             self.journal.add_op(self._sid(), "clear")
@@ -858,11 +860,8 @@ class Project:
         try:
             task = self._get(record.kind, ext)
         except KlingNotFoundError:
-            self._status(f"task {ext} never reached Kling; sending it now with the same id")
-            return self._send_create(ext)
-        except KlingAPIError as exc:
-            if isinstance(exc, _AMBIGUOUS) or exc.http_status not in (400, 404):
-                raise
+            # Only a definite "not found" proves the create never landed; anything else
+            # (a 5xx, a dropped connection) leaves the row as it is for the next resume().
             self._status(f"task {ext} never reached Kling; sending it now with the same id")
             return self._send_create(ext)
         self._status(f"found task {task.task_id} ({ext}) on Kling after a restart")
@@ -921,6 +920,15 @@ class Project:
         return None
 
     def _download_record(self, record: TaskRecord, task: Task | None = None) -> Path:
+        # One download per task at a time (the editor's worker and resume() may race);
+        # selection calls are not blocked meanwhile: they take self._lock, not this one.
+        with self._lock:
+            lock = self._download_locks.setdefault(record.external_task_id, threading.Lock())
+        with lock:
+            fresh = self.journal.task(record.external_task_id) or record
+            return self._download_locked(fresh, task)
+
+    def _download_locked(self, record: TaskRecord, task: Task | None) -> Path:
         have = self._verified(record)
         if have is not None:
             return have
@@ -954,10 +962,9 @@ class Project:
         The file lives in the project folder; with ``dest`` it is also copied there
         (atomically) and that path is returned.
         """
-        with self._lock:
-            record = self._resolve(task)
-            current = task if isinstance(task, Task) else None
-            path = self._download_record(record, current)
+        record = self._resolve(task)
+        current = task if isinstance(task, Task) else None
+        path = self._download_record(record, current)
         if dest is None:
             return path
         target = Path(dest)

@@ -30,7 +30,7 @@ def ball_centre(frame: int) -> tuple[float, float]:
     return ((200 + 3 * frame) / CLIP_SIZE, 0.5)
 
 
-def make_clip(path: Path) -> Path:
+def make_clip(path: Path, frames: int = CLIP_FRAMES) -> Path:
     """Write the test clip: a red ball moving right over a blocky green texture."""
     import av
     import numpy as np
@@ -45,9 +45,9 @@ def make_clip(path: Path) -> Path:
         stream.width = stream.height = CLIP_SIZE
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "ultrafast"}
-        for f in range(CLIP_FRAMES):
+        for f in range(frames):
             img = bg.copy()
-            cx, cy = (c * CLIP_SIZE for c in ball_centre(f))
+            cx, cy = (c * CLIP_SIZE for c in ball_centre(f % CLIP_FRAMES))
             img[(xx - cx) ** 2 + (yy - cy) ** 2 < BALL_RADIUS**2] = (214, 38, 46)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(packet)
