@@ -41,6 +41,10 @@ _ONES64 = np.uint64(0x0101010101010101)
 # Below this many pixels per run, writing bytes one run at a time (np.repeat) beats the
 # word-wise fill; measured with benchmarks/bench_masks.py (noise vs blob masks).
 _WORD_FILL_MIN_PIXELS_PER_RUN = 24
+# Encoding a C-ordered mask: below one change per this many pixels, sorting the changes
+# beats transposing the whole mask (object masks); above it (noise) transpose.
+_SPARSE_ENCODE_RATIO = 32
+_SPARSE_ENCODE_MIN_PIXELS = 1 << 16
 
 RLE = Mapping[str, Any]
 
@@ -279,10 +283,11 @@ def _undelta(
         )
     if m <= 3:
         return x
-    runs: npt.NDArray[np.int64] = x.copy()
-    # value[i] = stored[i] + value[i - 2] for i > 2: two interleaved running sums.
-    np.cumsum(x[1::2], out=runs[1::2])
-    np.cumsum(x[2::2], out=runs[2::2])
+    # value[i] = stored[i] + value[i - 2] for i > 2: two interleaved running sums, in
+    # place (``x`` is ours; each output only depends on inputs at or before it).
+    runs = x
+    np.cumsum(runs[1::2], out=runs[1::2])
+    np.cumsum(runs[2::2], out=runs[2::2])
     if int(runs.min()) < 0:
         i = int(np.argmax(runs < 0))
         raise ValueError(f"rle counts: run {i} is negative ({int(runs[i])}) after delta decoding")
@@ -387,24 +392,41 @@ def _runs_of(m: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     hw = h * w
     if hw == 0:
         return np.zeros(1, dtype=np.int64)
-    # asfortranarray + a view is a faster transposing copy than ravel(order="F").
-    flat = np.asfortranarray(m).reshape(-1, order="F")
-    if flat.dtype != np.bool_:
-        flat = flat != 0
-    flat_u8 = flat.view(np.uint8)
-    # Positions where a pixel differs from the one before it (the one before pixel 0 is
-    # an implicit 0, so a mask starting with 1 opens with an empty run of zeros).
-    change = np.flatnonzero(flat_u8[1:] != flat_u8[:-1])
-    change += 1
-    bounds = np.empty(change.size + 2 + int(flat_u8[0]), dtype=np.int64)
-    if flat_u8[0]:
-        bounds[:2] = 0
-        bounds[2:-1] = change
-    else:
-        bounds[0] = 0
-        bounds[1:-1] = change
+    b = m if m.dtype == np.bool_ else m != 0
+    change = None
+    if not b.flags.f_contiguous and hw >= _SPARSE_ENCODE_MIN_PIXELS:
+        change = _sparse_changes(b)
+    if change is None:
+        # asfortranarray + a view is a faster transposing copy than ravel(order="F").
+        flat = np.asfortranarray(b).reshape(-1, order="F").view(np.uint8)
+        # Positions where a pixel differs from the one before it in column-major order.
+        change = np.flatnonzero(flat[1:] != flat[:-1])
+        change += 1
+    # The pixel before pixel 0 is an implicit 0, so a mask starting with 1 opens with an
+    # empty run of zeros.
+    first = int(b[0, 0])
+    bounds = np.empty(change.size + 2 + first, dtype=np.int64)
+    bounds[: 1 + first] = 0
+    bounds[1 + first : -1] = change
     bounds[-1] = hw
     return np.diff(bounds)
+
+
+def _sparse_changes(b: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
+    """Column-major positions where the value changes, found without transposing a
+    C-ordered mask: vertical neighbours compared in place, then the (few) hits sorted.
+    ``None`` when there are too many changes for sorting to pay (noisy masks)."""
+    h, w = b.shape
+    vertical = b[1:] != b[:-1]  # change between rows r and r + 1 of a column
+    count = int(np.count_nonzero(vertical))
+    if count * _SPARSE_ENCODE_RATIO > h * w:
+        return None
+    rows, cols = np.divmod(np.flatnonzero(vertical), w)  # 2-D np.nonzero is far slower
+    # Column c starts right after column c - 1 ends: compare its top with that bottom.
+    wrap = np.flatnonzero(b[0, 1:] != b[-1, :-1]) + 1
+    change = np.concatenate((cols.astype(np.int64) * h + rows + 1, wrap.astype(np.int64) * h))
+    change.sort()
+    return change
 
 
 def _to_string(runs: npt.NDArray[np.int64]) -> str:
