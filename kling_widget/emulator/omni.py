@@ -17,10 +17,12 @@ The emulator has no generative model, so it renders a visible, deterministic emu
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import math
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from fractions import Fraction
@@ -149,9 +151,19 @@ def _resampled(source: VideoSource, fps_out: int) -> Iterator[RGB]:
 
 # Renders are deterministic: the same clip bytes and prompt give the same file, so a
 # repeat is a copy. Many identical jobs (batch tests, the batch benchmark) then measure
-# the scheduling, not the emulator's encoder. (clip sha256, prompt) -> (file, duration).
+# the scheduling, not the emulator's encoder. (clip sha256, prompt) -> (file, duration);
+# the files live in one temporary folder per process, removed at exit.
 _EDIT_RENDERS: dict[tuple[str, str], tuple[Path, float]] = {}
 _EDIT_RENDERS_LOCK = threading.Lock()
+_EDIT_RENDERS_DIR: list[Path] = []
+
+
+def _renders_dir() -> Path:
+    if not _EDIT_RENDERS_DIR:
+        folder = Path(tempfile.mkdtemp(prefix="kling-emulator-renders-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _EDIT_RENDERS_DIR.append(folder)
+    return _EDIT_RENDERS_DIR[0]
 
 
 def _file_sha256(path: Path) -> str:
@@ -175,7 +187,9 @@ def render_edit(video: Path, prompt: str, out: Path) -> float:
         return done[1]
     seconds = _render_edit(video, prompt, out)
     with _EDIT_RENDERS_LOCK:
-        _EDIT_RENDERS[key] = (out, seconds)
+        kept = _renders_dir() / f"{key[0][:16]}-{len(_EDIT_RENDERS)}.mp4"
+        shutil.copyfile(out, kept)
+        _EDIT_RENDERS[key] = (kept, seconds)
     return seconds
 
 
