@@ -1,0 +1,573 @@
+"""``VideoSource``: probe a clip, check it against Kling's limits, conform it, read frames.
+
+Frames are read through imageio's PyAV plugin. Probing, conforming and the
+display cache talk to PyAV directly where imageio does not expose what is
+needed: the exact frame rate as a fraction, the stream's own frame count and
+codec, the demuxer name, muxer options (``+faststart``) and scaling inside
+libswscale while converting (``VideoFrame.reformat``), which is much faster
+than converting to RGB first and resizing afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+
+from kling_widget.api.errors import KlingValidationError
+from kling_widget.limits import CLIP_LIMITS, ClipLimits
+from kling_widget.media.violations import Violation
+
+if TYPE_CHECKING:
+    from kling_widget.media.frames import FrameCache
+
+__all__ = ["VideoError", "VideoSource", "Violation", "default_video_cache_dir"]
+
+# Demuxers that read .mp4/.mov; a file renamed to .mp4 but holding WebM is not accepted.
+_MP4_DEMUXERS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
+_KNOWN_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+# A frame rate within this of an allowed value counts as that value.
+_FPS_TOLERANCE = 0.01
+# Durations are compared with this slack so that 150 frames at 30 fps is exactly 5 s.
+_DURATION_TOLERANCE = 1e-3
+_CRF = "18"
+_PRESET = "veryfast"
+_KEYFRAME_INTERVAL_S = 2
+
+
+class VideoError(ValueError):
+    """A clip that cannot be opened, probed or decoded (wrong container, damaged file...)."""
+
+
+def default_video_cache_dir() -> Path:
+    """Where downloaded clips are kept: ``$XDG_CACHE_HOME/kling-widget/videos``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kling-widget" / "videos"
+
+
+def _public_url(url: str) -> str:
+    """The URL without its query string: signed links carry tokens that must not be logged."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _download(url: str, cache_dir: Path) -> Path:
+    """Download ``url`` once into ``cache_dir`` (keyed by the URL's hash), atomically."""
+    import httpx
+
+    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
+    if suffix not in _KNOWN_SUFFIXES:
+        suffix = ".mp4"
+    key = hashlib.sha256(url.encode()).hexdigest()[:24]
+    dest = cache_dir / f"{key}{suffix}"
+    if dest.exists():
+        return dest
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with (
+            os.fdopen(fd, "wb") as out,
+            httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response,
+        ):
+            if response.status_code != 200:
+                raise VideoError(
+                    f"video_url={_public_url(url)!r}: download failed with HTTP "
+                    f"{response.status_code}"
+                )
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except httpx.HTTPError as exc:
+        raise VideoError(
+            f"video_url={_public_url(url)!r}: download failed ({type(exc).__name__})"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _even(x: float) -> int:
+    """Nearest even integer (halves round up), at least 2: H.264 yuv420p needs even sides."""
+    return max(2, 2 * math.floor(x / 2 + 0.5))
+
+
+@dataclass(frozen=True)
+class ConformPlan:
+    """What ``conform()`` will do to a clip, worked out before any frame is decoded."""
+
+    fps: Fraction
+    # Size of the scaled picture, and of the output canvas (larger only when padded).
+    scaled_size: tuple[int, int]
+    size: tuple[int, int]
+    frame_count: int
+    # Seconds kept from the start, or None when nothing is trimmed.
+    trim_to: float | None
+    # Why the clip cannot be conformed, or None.
+    impossible: str | None = None
+
+    @property
+    def padded(self) -> bool:
+        """True when the aspect ratio is too extreme to scale into the limits."""
+        return self.size != self.scaled_size
+
+    @property
+    def duration(self) -> float:
+        """Output duration in seconds."""
+        return self.frame_count / float(self.fps)
+
+
+def _target_fps(fps: Fraction, limits: ClipLimits) -> Fraction:
+    """The output frame rate: the source's own when allowed, else the nearest allowed one.
+
+    With a fixed set (24, 30, 60) the nearest rate at or above the source is
+    chosen, so frames are only ever repeated, never dropped (25 -> 30, 50 -> 60);
+    above the highest rate frames are dropped down to it.
+    """
+    value = float(fps)
+    if limits.fps_allowed:
+        for allowed in limits.fps_allowed:
+            if abs(value - allowed) <= _FPS_TOLERANCE:
+                return Fraction(allowed).limit_denominator(1001)
+        above = [a for a in sorted(limits.fps_allowed) if a >= value]
+        chosen = above[0] if above else max(limits.fps_allowed)
+        return Fraction(chosen).limit_denominator(1001)
+    if limits.fps_range:
+        low, high = limits.fps_range
+        if value < low:
+            return Fraction(low).limit_denominator(1001)
+        if value > high:
+            return Fraction(high).limit_denominator(1001)
+    return fps
+
+
+def _fps_ok(fps: float, limits: ClipLimits) -> bool:
+    if limits.fps_allowed:
+        return any(abs(fps - a) <= _FPS_TOLERANCE for a in limits.fps_allowed)
+    if limits.fps_range:
+        low, high = limits.fps_range
+        return low - _FPS_TOLERANCE <= fps <= high + _FPS_TOLERANCE
+    return True
+
+
+def _target_size(width: int, height: int, limits: ClipLimits) -> tuple[tuple[int, int], bool]:
+    """Scaled (width, height) keeping the aspect ratio, and whether padding is still needed."""
+    lo, hi = limits.min_side, limits.max_side
+    scale = 1.0
+    if min(width, height) < lo:
+        scale = lo / min(width, height)
+    if max(width, height) * scale > hi:
+        scale = hi / max(width, height)
+    w = min(hi, _even(width * scale))
+    h = min(hi, _even(height * scale))
+    return (w, h), min(w, h) < lo
+
+
+def _duration_ok(seconds: float, limits: ClipLimits) -> bool:
+    return any(
+        lo - _DURATION_TOLERANCE <= seconds <= hi + _DURATION_TOLERANCE
+        for lo, hi in limits.durations
+    )
+
+
+def _trim_target(seconds: float, limits: ClipLimits) -> float | None:
+    """Longest allowed duration not above ``seconds``; None when the clip is too short."""
+    if _duration_ok(seconds, limits):
+        return seconds
+    fitting = [hi for lo, hi in limits.durations if hi <= seconds]
+    return max(fitting) if fitting else None
+
+
+def _brackets_text(limits: ClipLimits) -> str:
+    return " or ".join(f"{lo:g}–{hi:g} s" for lo, hi in limits.durations)
+
+
+def _fps_rule(limits: ClipLimits) -> str:
+    if limits.fps_allowed:
+        values = [f"{a:g}" for a in limits.fps_allowed]
+        return "must be " + ", ".join(values[:-1]) + " or " + values[-1]
+    if limits.fps_range:
+        return f"must be {limits.fps_range[0]:g}–{limits.fps_range[1]:g}"
+    return "any"
+
+
+def _limits_for(target: str) -> ClipLimits:
+    try:
+        return CLIP_LIMITS[target]
+    except KeyError:
+        raise KlingValidationError(
+            "target", target, f"must be one of {', '.join(sorted(CLIP_LIMITS))}"
+        ) from None
+
+
+def _open_container(path: Path) -> Any:
+    try:
+        return av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoError(
+            f"{path}: not a video container FFmpeg can read ({exc.__class__.__name__}: "
+            f"{getattr(exc, 'strerror', None) or exc})"
+        ) from None
+
+
+class VideoSource:
+    """A clip on disk (or at an http(s) URL, downloaded once) with its probed properties.
+
+    ``path, width, height, fps, fps_fraction, frame_count, duration, codec,
+    pix_fmt, container, file_size`` are read when the source is created; a
+    missing, unreadable or undecodable file raises at once.
+    """
+
+    def __init__(self, path_or_url: str | os.PathLike[str], cache_dir: str | Path | None = None):
+        text = os.fspath(path_or_url)
+        self.url: str | None = None
+        if text.startswith(("http://", "https://")):
+            self.url = text
+            folder = Path(cache_dir) if cache_dir is not None else default_video_cache_dir()
+            self.path = _download(text, folder)
+        else:
+            self.path = Path(text).expanduser()
+        if not self.path.exists():
+            raise FileNotFoundError(f"video file not found: {self.path}")
+        if not self.path.is_file():
+            raise VideoError(f"{self.path}: not a file")
+        self.file_size = self.path.stat().st_size
+        self._probe()
+        self._reader: Any = None
+        self._reader_lock = threading.Lock()
+
+    # --- probing ---------------------------------------------------------------------------
+    def _probe(self) -> None:
+        container = _open_container(self.path)
+        try:
+            if not container.streams.video:
+                raise VideoError(f"{self.path}: the file holds no video stream")
+            stream = container.streams.video[0]
+            self.container = str(container.format.name)
+            self.codec = str(stream.codec_context.name)
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            if not rate:
+                raise VideoError(f"{self.path}: the video stream has no frame rate")
+            self.fps_fraction = Fraction(rate.numerator, rate.denominator)
+            self.fps = float(self.fps_fraction)
+            try:
+                first = next(container.decode(stream))
+            except (av.error.FFmpegError, StopIteration) as exc:
+                raise VideoError(
+                    f"{self.path}: the video stream cannot be decoded ({exc})"
+                ) from None
+            self.width = int(first.width)
+            self.height = int(first.height)
+            self.pix_fmt = str(first.format.name)
+            self._start_pts = int(first.pts or 0)
+            frames = int(stream.frames or 0)
+            if frames <= 0:
+                # WebM/Matroska headers carry no frame count: count packets (no decoding).
+                container.seek(0)
+                frames = sum(1 for p in container.demux(stream) if p.size)
+            self.frame_count = frames
+            if stream.duration is not None and stream.time_base is not None:
+                self.duration = float(stream.duration * stream.time_base)
+            else:
+                self.duration = frames / self.fps
+            self._time_base = stream.time_base
+        finally:
+            container.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoSource({str(self.path)!r}, {self.width}x{self.height}, {self.fps:g} fps, "
+            f"{self.frame_count} frames, {self.duration:.3f} s, {self.codec})"
+        )
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return (self.width, self.height)
+
+    # --- checking --------------------------------------------------------------------------
+    def plan(self, target: str = "multi-elements") -> ConformPlan:
+        """What ``conform(target=...)`` would do: output fps, size, frame count, trim."""
+        limits = _limits_for(target)
+        fps = _target_fps(self.fps_fraction, limits)
+        scaled, padded = _target_size(self.width, self.height, limits)
+        size = (
+            (max(scaled[0], limits.min_side), max(scaled[1], limits.min_side)) if padded else scaled
+        )
+        source_seconds = self.frame_count / self.fps
+        trim = _trim_target(source_seconds, limits)
+        impossible = None
+        if trim is None:
+            impossible = (
+                f"duration {source_seconds:.2f} s: must be {_brackets_text(limits)}; "
+                "conform() cannot lengthen a clip: record or export a longer one"
+            )
+            frames = 0
+        else:
+            frames = min(math.floor(source_seconds * fps + 1e-6), math.floor(trim * fps + 1e-6))
+        return ConformPlan(
+            fps=fps,
+            scaled_size=scaled,
+            size=size,
+            frame_count=frames,
+            trim_to=None if trim is None or trim >= source_seconds - _DURATION_TOLERANCE else trim,
+            impossible=impossible,
+        )
+
+    def check(self, target: str = "multi-elements") -> list[Violation]:
+        """Every documented clip limit this clip breaks for ``target``, each with its fix.
+
+        ``target`` is ``"multi-elements"`` or ``"omni"``. An empty list means the
+        clip can be sent as it is.
+        """
+        limits = _limits_for(target)
+        plan = self.plan(target)
+        out: list[Violation] = []
+        suffix = self.path.suffix.lower()
+        demuxers = set(self.container.split(","))
+        if suffix not in limits.containers or not demuxers & _MP4_DEMUXERS:
+            shown = suffix or "(no extension)"
+            if not demuxers & _MP4_DEMUXERS:
+                shown = f"{shown} ({self.container})"
+            out.append(
+                Violation(
+                    "container",
+                    shown,
+                    "must be " + " or ".join(limits.containers),
+                    "conform() will write an H.264 .mp4",
+                )
+            )
+        if not _fps_ok(self.fps, limits):
+            out.append(
+                Violation(
+                    "fps",
+                    self.fps,
+                    _fps_rule(limits),
+                    f"conform() will resample to {float(plan.fps):g}",
+                )
+            )
+        lo, hi = limits.min_side, limits.max_side
+        if not (lo <= self.width <= hi and lo <= self.height <= hi):
+            w, h = plan.size
+            fix = f"conform() will scale to {w}x{h}"
+            if plan.padded:
+                sw, sh = plan.scaled_size
+                fix = (
+                    f"the aspect ratio is too extreme to fit by scaling: conform() will scale "
+                    f"to {sw}x{sh} and pad with black to {w}x{h}"
+                )
+            out.append(
+                Violation(
+                    "resolution",
+                    f"{self.width}x{self.height}",
+                    f"each side must be {lo}–{hi} px",
+                    fix,
+                )
+            )
+        if not _duration_ok(self.duration, limits):
+            if plan.impossible:
+                fix = "cannot be fixed by conform(): it does not lengthen clips"
+            else:
+                fix = f"conform() will trim to {plan.duration:.1f} s"
+            out.append(
+                Violation(
+                    "duration", round(self.duration, 3), f"must be {_brackets_text(limits)}", fix
+                )
+            )
+        if limits.max_bytes is not None and self.file_size > limits.max_bytes:
+            out.append(
+                Violation(
+                    "file_size",
+                    f"{self.file_size / 2**20:.1f} MB",
+                    f"must be at most {limits.max_bytes / 2**20:g} MB",
+                    "conform() re-encodes with H.264 (CRF 18); trim or scale down if still too big",
+                )
+            )
+        return out
+
+    # --- conforming ------------------------------------------------------------------------
+    def conform(
+        self,
+        dest: str | os.PathLike[str],
+        target: str = "multi-elements",
+        on_progress: Callable[[float], None] | None = None,
+    ) -> VideoSource:
+        """Write an H.264 yuv420p .mp4 at ``dest`` that passes ``check(target)`` and open it.
+
+        Frame rate goes to the nearest allowed one (frames repeated or dropped by
+        time), the picture is scaled into the side limits keeping its aspect ratio
+        (padded with black only when the aspect ratio makes that impossible), and
+        the clip is trimmed from the start into the nearest duration bracket below
+        it. Frames are streamed one at a time; the file appears atomically.
+        ``on_progress(fraction)`` is called with 0.0 first, 1.0 last.
+        Raises ``KlingValidationError`` for a clip too short to fix.
+        """
+        out_path = Path(dest).expanduser()
+        if out_path.suffix.lower() not in (".mp4", ".mov"):
+            raise KlingValidationError(
+                "dest", str(out_path), "must end in .mp4 or .mov (conform writes H.264 MP4)"
+            )
+        plan = self.plan(target)
+        if plan.impossible:
+            raise KlingValidationError("duration", round(self.duration, 3), plan.impossible)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=out_path.parent, prefix=f".{out_path.stem}.", suffix=out_path.suffix
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if on_progress:
+                on_progress(0.0)
+            if self._conforms_as_is(target):
+                shutil.copyfile(self.path, tmp)
+            else:
+                self._encode(tmp, plan, on_progress)
+            os.replace(tmp, out_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if on_progress:
+            on_progress(1.0)
+        return VideoSource(out_path)
+
+    def _conforms_as_is(self, target: str) -> bool:
+        return (
+            not self.check(target)
+            and self.codec == "h264"
+            and self.pix_fmt == "yuv420p"
+            and self.width % 2 == 0
+            and self.height % 2 == 0
+            and self.path.suffix.lower() == ".mp4"
+        )
+
+    def _encode(
+        self, dest: Path, plan: ConformPlan, on_progress: Callable[[float], None] | None
+    ) -> None:
+        sw, sh = plan.scaled_size
+        w, h = plan.size
+        # Area averaging when shrinking (no aliasing on 4K), bicubic when enlarging.
+        interpolation = "AREA" if sw * sh < self.width * self.height else "BICUBIC"
+        total = plan.frame_count
+        step = max(1, total // 100)
+        src = _open_container(self.path)
+        out = av.open(
+            str(dest),
+            "w",
+            format="mov" if dest.suffix.lower() == ".mov" else "mp4",
+            options={"movflags": "+faststart"},
+        )
+        try:
+            vin = src.streams.video[0]
+            vin.thread_type = "AUTO"
+            vout = out.add_stream(
+                "libx264", rate=plan.fps, options={"crf": _CRF, "preset": _PRESET}
+            )
+            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+            vout.codec_context.gop_size = max(1, round(float(plan.fps) * _KEYFRAME_INTERVAL_S))
+            time_base = Fraction(plan.fps.denominator, plan.fps.numerator)
+            vout.codec_context.time_base = time_base
+            ratio = self.fps_fraction / plan.fps
+            k = 0
+            last: Any = None
+            for j, frame in enumerate(src.decode(vin)):
+                if k >= total:
+                    break
+                # Output frame k shows the source frame on screen at time k / out_fps.
+                if (k * ratio) // 1 > j:
+                    continue
+                last = self._converted(frame, plan, interpolation)
+                while k < total and (k * ratio) // 1 == j:
+                    last.pts, last.time_base = k, time_base
+                    out.mux(vout.encode(last))
+                    k += 1
+                    if on_progress and k % step == 0 and k < total:
+                        on_progress(k / total)
+            # A container that over-reported its frame count: hold the last frame.
+            while last is not None and k < total:
+                last.pts, last.time_base = k, time_base
+                out.mux(vout.encode(last))
+                k += 1
+            out.mux(vout.encode(None))
+        except av.error.FFmpegError as exc:
+            raise VideoError(
+                f"{self.path}: decoding or encoding failed while conforming ({exc})"
+            ) from None
+        finally:
+            out.close()
+            src.close()
+
+    @staticmethod
+    def _converted(frame: Any, plan: ConformPlan, interpolation: str) -> Any:
+        sw, sh = plan.scaled_size
+        if not plan.padded:
+            return frame.reformat(
+                width=sw, height=sh, format="yuv420p", interpolation=interpolation
+            )
+        rgb = frame.reformat(width=sw, height=sh, format="rgb24", interpolation=interpolation)
+        w, h = plan.size
+        canvas = np.zeros((h, w, 3), np.uint8)
+        # Even offsets keep the picture aligned with the 2x2 chroma blocks.
+        x0, y0 = ((w - sw) // 4) * 2, ((h - sh) // 4) * 2
+        canvas[y0 : y0 + sh, x0 : x0 + sw] = rgb.to_ndarray()
+        return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(format="yuv420p")
+
+    # --- frames ----------------------------------------------------------------------------
+    def _check_index(self, index: int) -> int:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"frame index must be an int, got {type(index).__name__}")
+        if not 0 <= index < self.frame_count:
+            raise IndexError(
+                f"frame_index={index}: must be 0–{self.frame_count - 1} "
+                f"(the clip has {self.frame_count} frames)"
+            )
+        return int(index)
+
+    def read_frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as an (h, w, 3) uint8 RGB array (seeks to the nearest keyframe)."""
+        import imageio.v3 as iio
+
+        i = self._check_index(index)
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = iio.imopen(self.path, "r", plugin="pyav")
+            frame: np.ndarray = self._reader.read(index=i, constant_framerate=True)
+        return frame
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Every frame in order, as (h, w, 3) uint8 RGB arrays, one at a time."""
+        import imageio.v3 as iio
+
+        yield from iio.imiter(self.path, plugin="pyav", thread_type="AUTO")
+
+    def frames(self, display_width: int = 960, quality: int = 85) -> FrameCache:
+        """A ``FrameCache`` of this clip scaled to ``display_width`` (never enlarged)."""
+        from kling_widget.media.frames import FrameCache
+
+        return FrameCache(self, display_width=display_width, quality=quality)
+
+    def close(self) -> None:
+        """Release the frame reader (the source stays usable; it reopens on demand)."""
+        with self._reader_lock:
+            if self._reader is not None:
+                with contextlib.suppress(Exception):
+                    self._reader.close()
+                self._reader = None
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
