@@ -987,9 +987,7 @@ class Project:
         With ``wait=True`` running tasks are waited for (and downloaded) too.
         """
         out: list[Task] = []
-        for record in self.journal.tasks(statuses=(CREATING, "submitted", "processing", "succeed")):
-            if record.status == "succeed" and self._verified(record) is not None:
-                continue
+        for record in self.pending():
             try:
                 with self._lock:
                     task = self._current(record)
@@ -1006,6 +1004,14 @@ class Project:
                 raise
             out.append(task)
         return out
+
+    def pending(self) -> list[TaskRecord]:
+        """Tasks :meth:`resume` would act on: unconfirmed, running, or not yet on disk."""
+        return [
+            r
+            for r in self.journal.tasks(statuses=(CREATING, "submitted", "processing", "succeed"))
+            if r.status != "succeed" or self._verified(r) is None
+        ]
 
     def history(self) -> list[TaskRecord]:
         """Every task of this project, oldest first, with status history, downloads and a
