@@ -110,7 +110,10 @@ def lab(tmp_path: Path, emulator: Emulator) -> Iterator[str]:
         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root; still loopback + token
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{port}"
@@ -177,6 +180,9 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            # Generous: on a busy 2-core CI machine JupyterLab's first load takes a while.
+            page.set_default_navigation_timeout(180_000)
+            page.set_default_timeout(120_000)
             page.goto(f"{lab}/lab/tree/{NOTEBOOK}?token={TOKEN}", wait_until="domcontentloaded")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             # Kernel ready, then Run > Run All Cells through JupyterLab's own menu.
@@ -198,7 +204,10 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
             # Click the ball where a person would: its centre, in page coordinates.
             px = box["x"] + cx * box["width"]
             py = box["y"] + cy * box["height"]
-            canvas_xy = ((px - box["x"]) * size[0] / box["width"], (py - box["y"]) * size[1] / box["height"])
+            canvas_xy = (
+                (px - box["x"]) * size[0] / box["width"],
+                (py - box["y"]) * size[1] / box["height"],
+            )
             before = canvas.evaluate(PIXEL_JS, [canvas_xy[0] + 0, canvas_xy[1] + 0])
             page.mouse.click(px, py)
 
@@ -223,7 +232,9 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
             assert "selected" in status, status
 
             page.click("button.kling-create")
-            video = page.wait_for_selector("video.kling-result-video, .kling-editor video", timeout=180_000)
+            video = page.wait_for_selector(
+                "video.kling-result-video, .kling-editor video", timeout=180_000
+            )
             assert video is not None
             assert canvas.evaluate(PIXEL_JS, list(far)) == far_before
             _poll(
@@ -243,5 +254,13 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
             editor.screenshot(path=str(shot))
             SCREENSHOT_DOC.parent.mkdir(exist_ok=True)
             shutil.copyfile(shot, SCREENSHOT_DOC)
+        except BaseException:
+            # What the page looked like when it failed, for whoever reads the CI log.
+            try:
+                page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
+                (ARTIFACTS / "browser-failure.txt").write_text(page.inner_text("body"))
+            except Exception as exc:  # the browser may be gone; keep the original error
+                print(f"could not save the failure screenshot: {exc}", file=sys.stderr)
+            raise
         finally:
             browser.close()
