@@ -112,16 +112,24 @@ def resize_mask(mask: npt.ArrayLike, shape: Sequence[int]) -> npt.NDArray[Any]:
     return np.asarray(out)
 
 
+def _nonzero_along(m: npt.NDArray[Any], axis: int) -> npt.NDArray[Any]:
+    """Which lines along ``axis`` hold a non-zero pixel (truthy entries). For bool and
+    unsigned masks ``max`` answers this about twice as fast as ``any``."""
+    if m.dtype.kind in "bu":
+        out: npt.NDArray[Any] = m.max(axis=axis)
+        return out
+    return np.asarray(m.any(axis=axis))
+
+
 def mask_bbox(mask: npt.ArrayLike) -> tuple[int, int, int, int] | None:
     """``(x0, y0, x1, y1)`` of the non-zero pixels, ends exclusive; ``None`` if empty."""
     m = _as_2d(mask)
     if m.size == 0:
         return None
-    b = _bool(m)
-    cols = np.flatnonzero(b.any(axis=0))
+    cols = np.flatnonzero(_nonzero_along(m, 0))
     if cols.size == 0:
         return None
-    rows = np.flatnonzero(b[:, cols[0] : cols[-1] + 1].any(axis=1))
+    rows = np.flatnonzero(_nonzero_along(m[:, cols[0] : cols[-1] + 1], 1))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 

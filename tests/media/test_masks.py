@@ -86,6 +86,17 @@ def test_bbox_has_exclusive_ends() -> None:
     assert mask_bbox(np.zeros((0, 3))) is None
 
 
+def test_bbox_counts_any_non_zero_value_in_any_dtype() -> None:
+    for dtype in (np.int8, np.float32, np.int64):
+        m = np.zeros((6, 8), dtype)
+        m[2, 3] = -1  # negative is non-zero: part of the object
+        m[4, 6] = 0.5 if dtype == np.float32 else 3
+        assert mask_bbox(m) == (3, 2, 7, 5)
+    u = np.zeros((6, 8), np.uint16)
+    u[5, 0] = 65535
+    assert mask_bbox(u) == (0, 5, 1, 6)
+
+
 def test_bbox_matches_decoded_rle() -> None:
     m = np.zeros((90, 160), np.uint8)
     m[20:41, 100:131] = 1

@@ -357,7 +357,7 @@ def rle_like(draw: st.DrawFn) -> dict[str, Any]:
     return {"size": [h, w], "counts": "".join(chars)}
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(rle_like())
 def test_fuzz_strings_decode_like_pycocotools_or_raise_value_error(rle: dict[str, Any]) -> None:
     try:
