@@ -447,18 +447,20 @@ class Project:
     def _compare(
         self, frame: int, before: list[dict[str, Any]], after: list[dict[str, Any]]
     ) -> FrameCheck:
-        """Decode both mask lists and compare them pixel by pixel, object by object."""
+        """Decode both mask lists and compare them pixel by pixel.
+
+        Object ids are not compared: Kling numbers objects per session, so a replay may
+        renumber them; what matters is that the same set of masks came back.
+        """
+        import hashlib
+        from collections import Counter
+
         import numpy as np
 
         shape = self._frame_shape()
 
-        def decode(items: list[dict[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for i, item in enumerate(items):
-                mask = ObjectMask.from_json(item)
-                key = str(mask.object_id if mask.object_id is not None else i)
-                out[key] = mask.to_array(shape).astype(bool)
-            return out
+        def decode(items: list[dict[str, Any]]) -> list[Any]:
+            return [ObjectMask.from_json(item).to_array(shape).astype(bool) for item in items]
 
         try:
             a, b = decode(before), decode(after)
@@ -466,16 +468,19 @@ class Project:
             return FrameCheck(frame, False, 0.0, f"(a mask could not be decoded: {exc})")
         if not a and not b:
             return FrameCheck(frame, True, 1.0)
-        union_a = np.logical_or.reduce(list(a.values())) if a else None
-        union_b = np.logical_or.reduce(list(b.values())) if b else None
-        if union_a is None or union_b is None or union_a.shape != union_b.shape:
+        if not a or not b or a[0].shape != b[0].shape:
             return FrameCheck(frame, False, 0.0, f"({len(a)} object(s) before, {len(b)} now)")
+        union_a, union_b = np.logical_or.reduce(a), np.logical_or.reduce(b)
         inter = int(np.logical_and(union_a, union_b).sum())
         union = int(np.logical_or(union_a, union_b).sum())
         iou = 1.0 if union == 0 else inter / union
-        same = a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-        detail = "" if same else f"(objects before {sorted(a)}, now {sorted(b)})"
-        return FrameCheck(frame, same, iou, detail if iou == 1.0 and not same else "")
+
+        def digests(masks: list[Any]) -> Counter[str]:
+            return Counter(hashlib.sha256(np.packbits(m).tobytes()).hexdigest() for m in masks)
+
+        same = digests(a) == digests(b)
+        detail = "" if same or iou < 1.0 else f"({len(a)} object(s) before, {len(b)} now)"
+        return FrameCheck(frame, same, iou, detail)
 
     def _frame_shape(self) -> tuple[int, int] | None:
         s = self.session
