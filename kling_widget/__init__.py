@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     # editor, journal, batch
     "Editor": "kling_widget.editor.editor",
     "Journal": "kling_widget.journal",
+    "Project": "kling_widget.project",
     "edit_many": "kling_widget.batch",
 }
 
@@ -106,3 +107,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kling_widget.media.images import ReferenceImage
     from kling_widget.media.rle import decode_rle, encode_rle
     from kling_widget.media.video import VideoSource
+    from kling_widget.project import Project
