@@ -232,8 +232,10 @@ def _fold_multi_group_tokens(
     # The token of continuation character j: its position minus the continuation
     # characters before it.
     tok = cont - np.arange(cont.size)
-    multi: npt.NDArray[np.intp]
-    multi, first, extra = np.unique(tok, return_index=True, return_counts=True)
+    # ``tok`` is sorted: each token's continuation characters sit together.
+    first = np.flatnonzero(np.diff(tok, prepend=-1))
+    multi = tok[first]
+    extra = np.diff(first, append=tok.size)
     lengths = extra + 1
     starts = cont[first]
     longest = int(lengths.max())
@@ -353,12 +355,15 @@ def _expand(
     # Each 8-pixel word takes the value of the run holding its first pixel, written as
     # one uint64 (8x fewer writes than pixel by pixel); then the pixels of every run that
     # starts inside a word (fewer than 8 per run) are written byte by byte.
-    word_count = ((ends + 7) >> 3) - ((starts + 7) >> 3)
+    first_word = (starts + 7) >> 3
+    word_count = ((ends + 7) >> 3) - first_word
     pattern = np.zeros(m, dtype=np.uint64)
     pattern[1::2] = _ONES64
     flat = np.repeat(pattern, word_count).view(np.uint8)
-    head_len = np.minimum(ends, (starts + 7) & ~7) - starts
-    _fill_ranges(flat, starts, head_len, (np.arange(m) & 1).astype(np.uint8))
+    head_len = np.minimum(ends, first_word << 3) - starts
+    values = np.zeros(m, dtype=np.uint8)
+    values[1::2] = 1
+    _fill_ranges(flat, starts, head_len, values)
     return flat[:hw]
 
 
@@ -368,16 +373,12 @@ def _fill_ranges(
     lens: npt.NDArray[np.int64],
     values: npt.NDArray[Any],
 ) -> None:
-    """``buf[s:s+n] = v`` for every (s, n, v), with one scatter and no Python loop."""
-    keep = lens > 0
-    if not keep.all():
-        starts = starts[keep]
-        lens = lens[keep]
-        values = values[keep]
-    if lens.size == 0:
-        return
-    total = int(lens.sum())
+    """``buf[s:s+n] = v`` for every (s, n, v), with one scatter and no Python loop.
+    Empty ranges (n = 0) are fine: np.repeat drops them."""
     offsets = np.cumsum(lens)
+    total = int(offsets[-1]) if offsets.size else 0
+    if total == 0:
+        return
     offsets -= lens
     idx = np.repeat(starts - offsets, lens)
     idx += np.arange(total, dtype=np.int64)
