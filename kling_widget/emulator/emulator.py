@@ -319,7 +319,13 @@ class Emulator:
 
     def _init_selection(self, req: Request) -> dict[str, Any]:
         body = self._body(req)
-        self._validate(lambda: v.validate_init_selection(body))
+        url = body.get("video_url")
+        if isinstance(url, str) and url.startswith("file://"):
+            # Kling takes public URLs only; the emulator also reads local files.
+            if body.get("video_id") is not None:
+                raise invalid("video_url", body, "give exactly one of video_id or video_url")
+        else:
+            self._validate(lambda: v.validate_init_selection(body))
         if body.get("video_url") is not None:
             field = "video_url"
             path, stored = self._fetch.local_file(field, str(body["video_url"]))

@@ -36,7 +36,7 @@ from kling_widget.emulator.vision.segment import (
     segment_frame,
     to_work_seeds,
 )
-from kling_widget.emulator.vision.track import resolve_overlaps, track
+from kling_widget.emulator.vision.track import resolve_overlaps, track, track_to
 from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
 from kling_widget.media.rle import encode_rle
 
@@ -87,7 +87,9 @@ class SelectionSession:
         self.lock = threading.RLock()
         self._next_id = 1
         self._segs: dict[tuple[int, int, tuple[tuple[float, float], ...]], Segmentation] = {}
-        self._tracks: tuple[int, dict[int, list[tuple[BoolArray, ColourModel]]]] | None = None
+        self._object_tracks: dict[
+            int, tuple[tuple[Any, ...], list[tuple[BoolArray, ColourModel]]]
+        ] = {}
         self.preview: dict[str, Any] | None = None
         self.preview_version = -1
 
@@ -156,14 +158,44 @@ class SelectionSession:
                     out.setdefault(oid, {})[frame] = (seg.work_mask, seg.model)
             return out
 
+    def _anchor_key(self, oid: int) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+        return tuple(
+            (frame, tuple((p.x, p.y) for p in pts if p.object_id == oid))
+            for frame, pts in sorted(self.points.items())
+            if any(p.object_id == oid for p in pts)
+        )
+
     def tracks(self) -> dict[int, list[tuple[BoolArray, ColourModel]]]:
-        """Work-resolution masks of every object on every frame (cached per version)."""
+        """Work-resolution masks of every object on every frame.
+
+        Cached per object: marking another object does not re-track this one.
+        """
         with self.lock:
-            if self._tracks is not None and self._tracks[0] == self.version:
-                return self._tracks[1]
-            result = self.track_anchors(self.anchors())
-            self._tracks = (self.version, result)
+            anchors = self.anchors()
+            result: dict[int, list[tuple[BoolArray, ColourModel]]] = {}
+            count = self._frame_count()
+            for oid, marks in anchors.items():
+                key = self._anchor_key(oid)
+                cached = self._object_tracks.get(oid)
+                if cached is None or cached[0] != key:
+                    cached = (key, track(self.clip.work_frame, count, marks))
+                    self._object_tracks[oid] = cached
+                result[oid] = cached[1]
+            for oid in list(self._object_tracks):
+                if oid not in anchors:
+                    del self._object_tracks[oid]
             return result
+
+    def tracked(self, oid: int, frame: int) -> tuple[BoolArray, ColourModel] | None:
+        """One object's work mask on one frame (tracking only what is needed)."""
+        with self.lock:
+            marks = self.anchors().get(oid)
+            if not marks or frame >= self.clip.frame_count:
+                return None
+            cached = self._object_tracks.get(oid)
+            if cached is not None and cached[0] == self._anchor_key(oid):
+                return cached[1][frame] if frame < len(cached[1]) else None
+            return track_to(self.clip.work_frame, marks, frame)
 
     def track_anchors(
         self, anchors: dict[int, dict[int, tuple[BoolArray, ColourModel]]]
@@ -234,17 +266,15 @@ class SelectionSession:
         current = dict(on_frame)
         others = [oid for oid in self.object_ids() if oid not in current]
         if others:
-            tracks = self.tracks()
             wr, wc = to_work_seeds([(x, y)], self.clip.work_shape())[0]
             for oid in others:
-                per_frame = tracks.get(oid)
-                if per_frame and frame < len(per_frame):
-                    work_mask = per_frame[frame][0]
-                    if work_mask[wr, wc]:
-                        return oid
-                    current[oid] = refine(
-                        self.clip.frame(frame), work_mask, self.clip.factor, per_frame[frame][1]
-                    )
+                found = self.tracked(oid, frame)
+                if found is None:
+                    continue
+                work_mask, model = found
+                if work_mask[wr, wc]:
+                    return oid
+                current[oid] = refine(self.clip.frame(frame), work_mask, self.clip.factor, model)
         alone = self._segment(frame, [(x, y)]).mask
         area = int(alone.sum())
         best, best_overlap = None, 0.0
