@@ -440,7 +440,7 @@ class Project:
 
     def masks(self, frame_index: int) -> list[ObjectMask]:
         """The latest masks Kling answered for a frame (journaled; no API call)."""
-        return [ObjectMask.from_json(m) for m in self.journal.current_masks().get(frame_index, [])]
+        return [ObjectMask.from_json(m) for m in self.journal.latest_masks(frame_index)]
 
     def _check_points(self, points: Any, field_name: str = "points") -> list[Point]:
         from kling_widget.api.validation import normalize_points

@@ -131,7 +131,11 @@ class Journal:
         size = Path(clip).stat().st_size
         if fingerprint is None:
             fingerprint, size = file_sha256(clip)
-        journal = cls(project_folder(clip, fingerprint, root) / JOURNAL_NAME)
+        folder = project_folder(clip, fingerprint, root)
+        if not (folder / JOURNAL_NAME).exists():
+            # Same content under another name (a renamed or copied clip): same project.
+            folder = _renamed_project(Path(root), fingerprint) or folder
+        journal = cls(folder / JOURNAL_NAME)
         try:
             journal.set_clip(clip, fingerprint, size)
         except BaseException:
@@ -414,6 +418,16 @@ class Journal:
                 pts[:] = [p for p in pts if p not in op.points]
         return {f: p for f, p in sorted(frames.items()) if p}
 
+    def latest_masks(self, frame_index: int) -> list[dict[str, Any]]:
+        """The latest raw ``rle_mask_list`` of one frame in the current selection."""
+        rows = self._query(
+            "SELECT masks FROM selection_ops WHERE frame_index = ? AND op IN ('add', 'delete') "
+            "AND seq > COALESCE((SELECT MAX(seq) FROM selection_ops "
+            "WHERE op = 'clear' AND replay_of IS NULL), 0) ORDER BY seq DESC LIMIT 1",
+            (frame_index,),
+        )
+        return _loads(rows[0][0], []) if rows else []
+
     def current_masks(self) -> dict[int, list[dict[str, Any]]]:
         """The latest raw ``rle_mask_list`` per frame (replays included: they are newer)."""
         latest: dict[int, list[dict[str, Any]]] = {}
@@ -598,6 +612,24 @@ class Journal:
         from kling_widget.journal.recover import recover_journal
 
         return recover_journal(Path(path))
+
+
+def _renamed_project(root: Path, fingerprint: str) -> Path | None:
+    """An existing project folder in ``root`` whose journal records this fingerprint."""
+    if not root.is_dir():
+        return None
+    for folder in sorted(root.glob(f"*-{fingerprint[:8]}")):
+        path = folder / JOURNAL_NAME
+        if not path.is_file():
+            continue
+        try:
+            with Journal(path, read_only=True) as other:
+                record = other.clip()
+        except (JournalError, sqlite3.Error, OSError):
+            continue  # a damaged one is reported when it is opened by its own name
+        if record is not None and record.fingerprint == fingerprint:
+            return folder
+    return None
 
 
 def _statements(script: str) -> list[str]:

@@ -87,6 +87,27 @@ def test_folder_name_and_clip_fingerprint(clip: Path, journal: Journal, tmp_path
     )
 
 
+def test_renamed_clip_finds_its_journal(clip: Path, journal: Journal, tmp_path: Path) -> None:
+    _fill(journal)
+    journal.close()
+    renamed = tmp_path / "renamed" / "holiday.mp4"
+    renamed.parent.mkdir()
+    renamed.write_bytes(clip.read_bytes())
+    again = Journal.for_clip(renamed, tmp_path / "kling-projects")
+    try:
+        assert again.path == journal.path
+        assert again.current_points() == {5: [(0.75, 0.5)], 9: [(0.1, 0.9)]}
+        rec = again.clip()
+        assert rec is not None and rec.path == str(renamed.resolve())  # last known place
+    finally:
+        again.close()
+    other = tmp_path / "other.mp4"
+    other.write_bytes(clip.read_bytes() + b"x")
+    fresh = Journal.for_clip(other, tmp_path / "kling-projects")
+    assert fresh.path != journal.path and fresh.ops() == []
+    fresh.close()
+
+
 def test_schema_wal_and_version_table(journal: Journal) -> None:
     con = sqlite3.connect(journal.path)
     try:
@@ -114,6 +135,8 @@ def test_points_masks_and_ops_in_order(journal: Journal) -> None:
     _fill(journal)
     assert journal.current_points() == {5: [(0.75, 0.5)], 9: [(0.1, 0.9)]}
     masks = journal.current_masks()
+    assert {f: journal.latest_masks(f) for f in (5, 9)} == masks
+    assert journal.latest_masks(7) == []
     assert masks[5][0]["rle_mask"]["counts"] == "d"
     assert masks[9][0]["rle_mask"]["counts"] == "c"
     assert [o.op for o in journal.ops()] == ["add", "add", "add", "delete"]
