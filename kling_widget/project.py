@@ -147,7 +147,12 @@ class Project:
                 raise _fail("clip", clip_text, "must be an existing video file (or an http(s) URL)")
         fingerprint, _size = file_sha256(clip_path)
         journal = Journal.for_clip(clip_path, root, fingerprint=fingerprint)
-        self._setup(journal, clip_path, client, video_url, uploader, on_status, clock)
+        try:
+            self._setup(journal, clip_path, client, video_url, uploader, on_status, clock)
+        except BaseException:
+            journal.close()
+            raise
+        self._clip_checked = True
 
     @classmethod
     def open(
@@ -171,7 +176,11 @@ class Project:
             raise
         self = cls.__new__(cls)
         self._source = None
-        self._setup(journal, Path(record.path), client, video_url, uploader, on_status, clock)
+        try:
+            self._setup(journal, Path(record.path), client, video_url, uploader, on_status, clock)
+        except BaseException:
+            journal.close()
+            raise
         return self
 
     def _setup(
@@ -196,6 +205,8 @@ class Project:
         self._needs_resync = False
         self._tracker_synced = False
         self._download_locks: dict[str, threading.Lock] = {}
+        # Reopened by path: the file there may have changed since; checked before upload.
+        self._clip_checked = False
         self.last_rebuild: RebuildReport | None = None
         self.session: Session | None = None
         self._session_expires_at = 0.0
@@ -300,6 +311,17 @@ class Project:
             )
         if not self.clip_path.is_file():
             raise FileNotFoundError(f"clip {self.clip_path} is no longer there to upload")
+        if not self._clip_checked:
+            recorded = self.journal.clip()
+            digest, _ = file_sha256(self.clip_path)
+            if recorded is not None and digest != recorded.fingerprint:
+                raise _fail(
+                    "clip",
+                    str(self.clip_path),
+                    f"its content changed since the journal {self.journal.path} was made "
+                    "(SHA-256 differs): open the new file with Project(clip) instead",
+                )
+            self._clip_checked = True
         self._status(f"uploading {self.clip_path.name}")
         self._video_url = uploader(self.clip_path)
         return self._video_url
