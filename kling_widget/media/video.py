@@ -307,7 +307,10 @@ class VideoSource:
         size = (
             (max(scaled[0], limits.min_side), max(scaled[1], limits.min_side)) if padded else scaled
         )
-        source_seconds = self.frame_count / self.fps
+        # The bracket is chosen from the same duration ``check`` reports (the stream's,
+        # which Kling also sees); the frames actually there bound what can be written.
+        source_seconds = self.duration
+        available = self.frame_count / self.fps
         trim = _trim_target(source_seconds, limits)
         impossible = None
         if trim is None:
@@ -317,7 +320,7 @@ class VideoSource:
             )
             frames = 0
         else:
-            frames = min(math.floor(source_seconds * fps + 1e-6), math.floor(trim * fps + 1e-6))
+            frames = min(math.floor(available * fps + 1e-6), math.floor(trim * fps + 1e-6))
         return ConformPlan(
             fps=fps,
             scaled_size=scaled,

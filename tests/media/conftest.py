@@ -60,15 +60,20 @@ def write_clip(
     fps: float | Fraction,
     frames: int,
     codec: str | None = None,
+    preset: str = "ultrafast",
 ) -> Path:
-    """Encode ``frames`` test-pattern frames into ``path`` (container from the suffix)."""
+    """Encode ``frames`` test-pattern frames into ``path`` (container from the suffix).
+
+    ``preset="veryfast"`` gives an H.264 stream with B-frames (reordered
+    timestamps), like most real clips; ``ultrafast`` has none and is quicker.
+    """
     codec = codec or _CODECS[path.suffix.lower()]
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
-            stream.options = {"preset": "ultrafast", "crf": "20"}
+            stream.options = {"preset": preset, "crf": "20"}
             stream.codec_context.gop_size = 12
         else:
             stream.bit_rate = 4_000_000
@@ -92,11 +97,29 @@ def make_clip(clip_dir: Path) -> ClipMaker:
     """``make_clip(name, width, height, fps, frames)``: a cached generated clip."""
 
     def make(
-        name: str, width: int, height: int, fps: float, frames: int, codec: str | None = None
+        name: str,
+        width: int,
+        height: int,
+        fps: float,
+        frames: int,
+        codec: str | None = None,
+        preset: str = "ultrafast",
     ) -> Path:
         path = clip_dir / name
         if not path.exists():
-            write_clip(path, width, height, fps, frames, codec)
+            write_clip(path, width, height, fps, frames, codec, preset)
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def code_of() -> Callable[[np.ndarray], int]:
+    """``code_of(frame)``: the frame index drawn into a test-pattern frame."""
+    return read_code
+
+
+@pytest.fixture(scope="session")
+def pattern() -> Callable[[int, int, int], np.ndarray]:
+    """``pattern(index, width, height)``: the uncompressed test-pattern frame."""
+    return render_frame
