@@ -100,6 +100,44 @@ def sample() -> Any:
     return make_sample("static")
 
 
+class SmallClip:
+    """The smallest clip Kling accepts (720x720, 24 fps, 2 s) with a red disc moving right.
+
+    Edits render in a fraction of the time the 1280x720 samples take; ``point(f)`` is the
+    disc's centre on frame ``f``, normalized.
+    """
+
+    width = height = 720
+    fps = 24
+    frame_count = 48
+    radius = 90
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        rng = np.random.default_rng(7)
+        tiles = rng.integers(90, 140, (self.height // 8, self.width // 8, 1), dtype=np.uint8)
+        background = np.repeat(np.repeat(tiles, 8, 0), 8, 1).repeat(3, 2)
+        yy, xx = np.mgrid[0 : self.height, 0 : self.width]
+        frames = np.empty((self.frame_count, self.height, self.width, 3), np.uint8)
+        for f in range(self.frame_count):
+            frames[f] = background
+            cx, cy = self.centre(f)
+            frames[f][(xx - cx) ** 2 + (yy - cy) ** 2 <= self.radius**2] = (220, 30, 30)
+        iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=self.fps)
+
+    def centre(self, f: int) -> tuple[int, int]:
+        return 200 + 4 * f, 360
+
+    def point(self, f: int) -> tuple[float, float]:
+        cx, cy = self.centre(f)
+        return round((cx + 0.5) / self.width, 4), round((cy + 0.5) / self.height, 4)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> SmallClip:
+    return SmallClip(tmp_path_factory.mktemp("clip") / "disc.mp4")
+
+
 def no_secret(result: subprocess.CompletedProcess[str], emu: Any) -> None:
     assert emu_key(emu) not in result.stdout + result.stderr
 
@@ -169,53 +207,78 @@ def test_conform_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
 # --- edit -----------------------------------------------------------------------
 
 
-def test_edit_removal_end_to_end(tmp_path: Path, emulator: Any, sample: Any) -> None:
-    x, y = sample.centre(0, sample.object_ids[0])
+@pytest.fixture(scope="module")
+def removal(
+    emulator: Any, small: SmallClip, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """One removal through the command line: its process result, paths and wire requests."""
+    work = tmp_path_factory.mktemp("removal")
+    x, y = small.point(0)
     tasks_before = len(emulator.tasks())
-    out = tmp_path / "out" / "clean.mp4"
+    sent_before = len(emulator.requests)
+    out = work / "out" / "clean.mp4"
     r = cli(
-        "edit",
-        str(sample.path),
-        "--mode",
-        "removal",
-        "--point",
-        f"0:{x:.4f},{y:.4f}",
-        "-o",
-        str(out),
-        emu=emulator,
-        cwd=tmp_path,
-    )
+        "edit", str(small.path), "--mode", "removal", "--point", f"0:{x},{y}", "-o", str(out),
+        emu=emulator, cwd=work,
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
+    task_line = next(s for s in r.stdout.splitlines() if s.startswith("Task "))
+    return {
+        "run": r,
+        "work": work,
+        "out": out,
+        "point": (x, y),
+        "task_id": task_line.split()[1],
+        "new_tasks": len(emulator.tasks()) - tasks_before,
+        "requests": list(emulator.requests)[sent_before:],
+    }
+
+
+def test_edit_removal_end_to_end(emulator: Any, small: SmallClip, removal: dict[str, Any]) -> None:
+    r = removal["run"]
     assert r.stdout.splitlines()[0] == f"Using the local Kling emulator at {emulator.base_url}"
     assert "result saved to" in r.stdout
-    w, h, frames, codec = probe(out)
-    assert (w, h, codec) == (1280, 720, "h264") and frames > 0
-    assert len(emulator.tasks()) == tasks_before + 1
+    w, h, frames, codec = probe(removal["out"])
+    assert (w, h, codec) == (small.width, small.height, "h264") and frames > 0
+    assert removal["new_tasks"] == 1
     # The click went on the wire as Kling wants it: frame 0, [{"x": .., "y": ..}].
-    adds = [q for q in emulator.requests if q.path.endswith("/add-selection")]
-    body = adds[-1].json
+    sent = removal["requests"]
+    body = next(q for q in sent if q.path.endswith("/add-selection")).json
+    x, y = removal["point"]
     assert body["frame_index"] == 0
-    assert body["points"] == [{"x": round(x, 4), "y": round(y, 4)}]
-    create = [q for q in emulator.requests if q.path == "/v1/videos/multi-elements"][-1].json
+    assert body["points"] == [{"x": x, "y": y}]
+    create = next(q for q in sent if q.path == "/v1/videos/multi-elements").json
     assert create["edit_mode"] == "removal"
     assert create["prompt"] == "Delete the selected object from <<<video_1>>>"
+    assert create["duration"] == "5"  # a 2 s input is in the 2-5 s bracket
     bar = [line for line in r.stderr.splitlines() if line.startswith("edit [")]
     assert bar and bar[-1].endswith("100% done")
     # The journal and its result live under --project-dir (default ./kling-projects).
-    assert list((tmp_path / "kling-projects").glob("*/results/*.mp4"))
+    assert list((removal["work"] / "kling-projects").glob("*/results/*.mp4"))
     no_secret(r, emulator)
 
 
-def test_edit_swap_sends_the_reference_image(tmp_path: Path, emulator: Any, sample: Any) -> None:
+def test_the_removed_disc_is_gone(small: SmallClip, removal: dict[str, Any]) -> None:
+    """Where the disc was, the result no longer shows its red."""
+    frame = iio.imread(removal["out"], index=0, plugin="pyav")
+    cx, cy = small.centre(0)
+    patch = frame[cy - 20 : cy + 20, cx - 20 : cx + 20].astype(int)
+    redness = (patch[..., 0] - patch[..., 1]).mean()
+    assert redness < 60, redness
+
+
+def test_edit_swap_sends_the_reference_image(
+    tmp_path: Path, emulator: Any, small: SmallClip
+) -> None:
     from kling_widget.media.samples import sample_image
 
     image = tmp_path / "logo.png"
     sample_image("logo").save(image)
-    x, y = sample.centre(10, sample.object_ids[0])
+    x, y = small.point(10)
     out = tmp_path / "swapped.mp4"
     r = cli(
         "edit",
-        str(sample.path),
+        str(small.path),
         "--mode",
         "swap",
         "--point",
@@ -231,19 +294,21 @@ def test_edit_swap_sends_the_reference_image(tmp_path: Path, emulator: Any, samp
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert probe(out)[:2] == (1280, 720)
+    assert probe(out)[:2] == (small.width, small.height)
     create = [q for q in emulator.requests if q.path == "/v1/videos/multi-elements"][-1].json
     assert create["edit_mode"] == "swap" and create["mode"] == "pro"
     assert len(create["image_list"]) == 1
     assert not create["image_list"][0]["image"].startswith("data:")
 
 
-def test_edit_without_credentials_uses_an_in_process_emulator(tmp_path: Path, sample: Any) -> None:
-    x, y = sample.centre(0, sample.object_ids[0])
+def test_edit_without_credentials_uses_an_in_process_emulator(
+    tmp_path: Path, small: SmallClip
+) -> None:
+    x, y = small.point(0)
     out = tmp_path / "clean.mp4"
     r = cli(
         "edit",
-        str(sample.path),
+        str(small.path),
         "--mode",
         "removal",
         "--point",
@@ -255,7 +320,7 @@ def test_edit_without_credentials_uses_an_in_process_emulator(tmp_path: Path, sa
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[0] == "Using the local Kling emulator (no credentials found)"
-    assert probe(out)[:2] == (1280, 720)
+    assert probe(out)[:2] == (small.width, small.height)
 
 
 def test_edit_refuses_a_clip_that_breaks_limits_before_sending(
@@ -272,24 +337,26 @@ def test_edit_refuses_a_clip_that_breaks_limits_before_sending(
     assert len(emulator.requests) == sent_before
 
 
-def test_edit_frame_beyond_the_clip_exits_2(tmp_path: Path, emulator: Any, sample: Any) -> None:
+def test_edit_frame_beyond_the_clip_exits_2(
+    tmp_path: Path, emulator: Any, small: SmallClip
+) -> None:
     sent_before = len(emulator.requests)
     r = cli(
-        "edit", str(sample.path), "--mode", "removal", "--point",
-        f"{sample.frame_count}:0.5,0.5", "-o", "o.mp4", emu=emulator, cwd=tmp_path,
+        "edit", str(small.path), "--mode", "removal", "--point",
+        f"{small.frame_count}:0.5,0.5", "-o", "o.mp4", emu=emulator, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 2
-    assert f"FRAME must be below the clip's {sample.frame_count} frames" in r.stderr
+    assert f"FRAME must be below the clip's {small.frame_count} frames" in r.stderr
     assert len(emulator.requests) == sent_before
 
 
-def test_edit_bad_reference_image_exits_2(tmp_path: Path, emulator: Any, sample: Any) -> None:
+def test_edit_bad_reference_image_exits_2(tmp_path: Path, emulator: Any, small: SmallClip) -> None:
     from PIL import Image
 
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (100, 100), (255, 0, 0)).save(tiny)
     r = cli(
-        "edit", str(sample.path), "--mode", "swap", "--point", "0:0.5,0.5", "--image",
+        "edit", str(small.path), "--mode", "swap", "--point", "0:0.5,0.5", "--image",
         str(tiny), "-o", "o.mp4", emu=emulator, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 2
@@ -300,18 +367,9 @@ def test_edit_bad_reference_image_exits_2(tmp_path: Path, emulator: Any, sample:
 
 
 @pytest.fixture(scope="module")
-def finished_task(emulator: Any, sample: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A task made through the command line, and the file it saved."""
-    work = tmp_path_factory.mktemp("task")
-    x, y = sample.centre(0, sample.object_ids[0])
-    out = work / "result.mp4"
-    r = cli(
-        "edit", str(sample.path), "--mode", "removal", "--point", f"0:{x},{y}", "-o", str(out),
-        emu=emulator, cwd=work,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    task_line = next(s for s in r.stdout.splitlines() if s.startswith("Task "))
-    return task_line.split()[1], out
+def finished_task(removal: dict[str, Any]) -> tuple[str, Path]:
+    """The task the removal made through the command line, and the file it saved."""
+    return removal["task_id"], removal["out"]
 
 
 def test_tasks_list_shows_the_task(tmp_path: Path, emulator: Any, finished_task: Any) -> None:
@@ -378,7 +436,7 @@ def test_server_fault_exits_1_with_code_and_request_id(tmp_path: Path, emulator:
     no_secret(r, emulator)
 
 
-def test_stopped_server_exits_1(tmp_path: Path, sample: Any) -> None:
+def test_stopped_server_exits_1(tmp_path: Path) -> None:
     from kling_widget.emulator import Emulator
 
     emu = Emulator(api_key="kw-stopped-" + secrets.token_urlsafe(12))
