@@ -52,7 +52,7 @@ POINT_RULE = (
 JOB_FILE_COLUMNS: dict[str, str] = {
     "clip": "path of the clip (relative to the job file) or an http(s) URL",
     "edit": "removal, swap, addition or omni",
-    "points": "FRAME:X,Y;FRAME:X,Y... (JSONL: also [[frame, x, y], ...]); not for omni",
+    "points": 'FRAME:X,Y;FRAME:X,Y..., quoted in CSV ("0:0.5,0.4"); JSONL: also [[f, x, y]]',
     "images": "reference image paths or URLs separated by ';' (JSONL: also a list)",
     "elements": "Omni element ids separated by ';' (JSONL: also a list)",
     "prompt": "the prompt (default for removal/swap/addition: the documented template)",
@@ -466,7 +466,11 @@ def _csv_rows(p: Path) -> Iterable[tuple[str, dict[str, Any]]]:
             extra = row.get(None)  # type: ignore[call-overload,unused-ignore]
             if extra:
                 raise JobError(
-                    where, "row", extra, f"has more cells than the {len(header)} columns"
+                    where,
+                    "row",
+                    extra,
+                    f"has more cells than the {len(header)} columns; a points cell holds "
+                    'commas, so quote it: "0:0.5,0.4;12:0.6,0.4"',
                 )
             values = {k.strip(): v for k, v in row.items() if k is not None}
             if not any((v or "").strip() for v in values.values()):
