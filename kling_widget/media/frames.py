@@ -149,11 +149,14 @@ class FrameCache:
         self.error: BaseException | None = None
 
         self._main = _Decoder(self.source.path, self.source.fps_fraction, self.source._start_pts)
-        first = self._main.next()
-        if first is None:
+        try:
+            first = self._main.next()
+            if first is None:
+                raise ValueError(f"{self.source.path}: no frame could be decoded")
+            self._store(0, first[1])
+        except BaseException:
             self._main.close()
-            raise ValueError(f"{self.source.path}: no frame could be decoded")
-        self._store(0, first[1])
+            raise
         self._thread = threading.Thread(
             target=self._fill, name=f"FrameCache({self.source.path.name})", daemon=True
         )

@@ -77,6 +77,14 @@ def write_clip(
             stream.codec_context.gop_size = 12
         else:
             stream.bit_rate = 4_000_000
+            if codec == "libvpx":
+                # libvpx's default "good" deadline takes seconds per 720p frame.
+                stream.options = {
+                    "deadline": "realtime",
+                    "cpu-used": "8",
+                    "lag-in-frames": "0",
+                    "auto-alt-ref": "0",
+                }
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(render_frame(i, width, height), format="rgb24")
             out.mux(stream.encode(frame))
