@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from PIL import Image
 
 from kling_widget import limits
-from kling_widget.editor.state import play_step, template_for, time_label
+from kling_widget.editor.state import default_prompt, play_step, template_for, time_label
 
 # The fourth edit mode: an Omni-Video prompt edit of the whole clip (no selection needed).
 OMNI_MODE = "omni"
@@ -30,6 +30,13 @@ def status_html(text: str, level: str = "info") -> str:
     return (
         f'<div class="kling-status kling-status-{level}" style="color:{color};'
         f'font-family:sans-serif;font-size:13px;padding:2px 0">{html.escape(text)}</div>'
+    )
+
+
+def _hint_html(edit_mode: str) -> str:
+    return (
+        "<div style='font-size:11px;color:#6b7280;margin-left:90px'>Kling's template: "
+        f"<code>{html.escape(template_for(edit_mode))}</code></div>"
     )
 
 
@@ -110,11 +117,15 @@ class Controls:
             value="removal",
             description="Edit",
         )
+        # Pre-filled with Kling's documented template for the mode, its "[x]" placeholders
+        # already worded, so what is shown is exactly what is sent; the template itself is
+        # shown under the box.
         self.prompt = widgets.Textarea(
-            value=template_for("removal"),
+            value=default_prompt("removal"),
             description="Prompt",
             layout=widgets.Layout(width="100%", height="60px"),
         )
+        self.prompt_hint = widgets.HTML(_hint_html("removal"))
         self.negative_prompt = widgets.Text(
             value="", description="Negative", layout=widgets.Layout(width="100%")
         )
@@ -142,6 +153,7 @@ class Controls:
             [
                 widgets.HBox([self.edit_mode, self.quality, self.duration], layout=_ROW),
                 self.prompt,
+                self.prompt_hint,
                 self.negative_prompt,
                 widgets.HBox([self.upload, self.thumbs], layout=_ROW),
                 widgets.HBox([self.create_button, self.progress, self.elapsed], layout=_ROW),
@@ -221,12 +233,17 @@ class Controls:
             self.prompt.value = ""
             self.prompt.placeholder = OMNI_PLACEHOLDER
             self.quality.value = "pro"  # Omni's default (1080p)
+            self.prompt_hint.value = ""
             return
-        self.prompt.value = template_for(edit_mode)
+        self.prompt.value = default_prompt(edit_mode)
+        self.prompt_hint.value = _hint_html(edit_mode)
 
     def prompt_is_template(self) -> bool:
         """True when the prompt box still holds one of the documented templates."""
-        return self.prompt.value.strip() in {t.strip() for t in limits.PROMPT_TEMPLATES.values()}
+        text = self.prompt.value.strip()
+        return any(
+            text in (template_for(m).strip(), default_prompt(m).strip()) for m in limits.EDIT_MODES
+        )
 
     def show_progress(self, active: bool, percent: int | None = None, text: str = "") -> None:
         """Progress bar and elapsed-time label while a task runs."""

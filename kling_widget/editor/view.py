@@ -33,6 +33,7 @@ N_LAYERS = 3
 
 ADD_COLOR = "#22c55e"  # green: points that add to the selection
 PENDING_COLOR = "#facc15"  # amber: sent, reply not in yet
+POINT_OUTLINE = "#052e16"
 POINT_RADIUS_PX = 6.0
 # Browser-side models kept per kind; older ones are closed (a frame seen again is re-sent).
 MAX_FRAME_IMAGES = 96
@@ -268,11 +269,13 @@ class FrameView:
             if self._points:
                 xs = np.array([p[0] * w for p in self._points])
                 ys = np.array([p[1] * h for p in self._points])
+                # A dark ring, a white ring, a green dot: visible on any frame and mask.
+                layer.fill_style = POINT_OUTLINE
+                layer.fill_circles(xs, ys, r + 3)
+                layer.fill_style = "white"
+                layer.fill_circles(xs, ys, r + 1.5)
                 layer.fill_style = ADD_COLOR
                 layer.fill_circles(xs, ys, r)
-                layer.stroke_style = "white"
-                layer.line_width = 2
-                layer.stroke_circles(xs, ys, r)
             if self._pending:
                 xs = np.array([p[0] * w for p in self._pending])
                 ys = np.array([p[1] * h for p in self._pending])

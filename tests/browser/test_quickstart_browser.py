@@ -152,7 +152,25 @@ def _poll(fn: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-PIXEL_JS = """([el, x, y]) => {
+def _settle_lab(page: Any, seconds: float = 8.0) -> None:
+    """Answer JupyterLab's start-up prompts as a person would.
+
+    Depending on timing, Lab asks which kernel to start (accept the notebook's own) and
+    whether to fetch news (no); both block clicks on the page until answered.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        dialog = page.query_selector(".jp-Dialog button.jp-mod-accept")
+        if dialog is not None and dialog.is_visible():
+            dialog.click()
+            deadline = time.monotonic() + 2.0
+        news = page.query_selector(".jp-Notification-Toast-Close, .jp-toast-button >> text=No")
+        if news is not None and news.is_visible():
+            news.click()
+        time.sleep(0.25)
+
+
+PIXEL_JS = """(el, [x, y]) => {
     const ctx = el.getContext('2d');
     return Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data);
 }"""
@@ -185,10 +203,12 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
             page.set_default_timeout(120_000)
             page.goto(f"{lab}/lab/tree/{NOTEBOOK}?token={TOKEN}", wait_until="domcontentloaded")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            _settle_lab(page)
             # Kernel ready, then Run > Run All Cells through JupyterLab's own menu.
             page.wait_for_selector(
                 ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
             )
+            _settle_lab(page)
             page.click(".lm-MenuBar-itemLabel:text-is('Run')")
             page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
 
@@ -249,7 +269,11 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator) -> Non
             assert creates and _body(creates[-1])["edit_mode"] == "removal"
             editor = page.query_selector(".kling-editor")
             assert editor is not None
-            editor.scroll_into_view_if_needed()
+            # Tall enough for the whole editor: an element screenshot of something taller
+            # than the viewport comes out with Lab's own panels painted over it.
+            page.set_viewport_size({"width": 1280, "height": 2200})
+            editor.evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)  # let the notebook's scroller settle
             shot = ARTIFACTS / "editor.png"
             editor.screenshot(path=str(shot))
             SCREENSHOT_DOC.parent.mkdir(exist_ok=True)

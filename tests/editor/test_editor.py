@@ -266,9 +266,10 @@ def test_limits_are_enforced_before_sending(editor: Editor, emu: Emulator) -> No
     assert requests(emu, ADD) == [] and requests(emu, INIT) == []
 
 
-def test_the_full_removal_flow_by_clicking_alone(
+def test_removal_by_clicking_alone_then_a_swap_by_script(
     emu: Emulator, short: ShortClip, tmp_path: Path, sent: CommRecorder
 ) -> None:
+    # One session for both edits: the emulator tracks the selection once.
     editor = Editor(
         short.path,
         client=emu.client(timeout=300),
@@ -278,8 +279,29 @@ def test_the_full_removal_flow_by_clicking_alone(
     )
     try:
         _removal_flow(editor, emu, short)
+        _swap_by_script(editor, emu, short)
     finally:
         editor.close()
+
+
+def _swap_by_script(editor: Editor, emu: Emulator, short: ShortClip) -> None:
+    """The Python API does what the buttons do, without the canvas."""
+    assert iou(editor.masks(0)[0], short.mask(0)) > 0.9
+    first = editor.result
+    task = editor.swap(sample_image(), prompt="swap the star from <<<image_1>>> for the square")
+    assert task.task_id
+    path = editor.wait(timeout=TIMEOUT)
+    assert path == editor.result and path.is_file() and path != first
+    body = requests(emu, CREATE)[-1].json
+    assert body["edit_mode"] == "swap" and len(body["image_list"]) == 1
+    assert body["prompt"] == "swap the star from <<<image_1>>> for the square"
+    editor.clear()
+    assert editor.points == {} and editor.view.mask_png is None
+    assert editor.state.tracked_frames() == []
+    assert requests(emu, "/v1/videos/multi-elements/clear-selection")
+    with pytest.raises(KlingValidationError) as err:
+        editor.remove()
+    assert err.value.field == "selection"
 
 
 def _removal_flow(editor: Editor, emu: Emulator, short: ShortClip) -> None:
@@ -334,34 +356,6 @@ def _walk(w: Any) -> Iterator[Any]:
     yield w
     for c in getattr(w, "children", ()):
         yield from _walk(c)
-
-
-def test_the_python_api_does_the_same_without_the_canvas(
-    emu: Emulator, short: ShortClip, tmp_path: Path, sent: CommRecorder
-) -> None:
-    editor = Editor(
-        short.path,
-        client=emu.client(timeout=300),
-        uploader=emu.upload,
-        root=tmp_path,
-        autodisplay=False,
-    )
-    try:
-        sel = editor.select(0, [short.centre(0)])
-        assert len(sel.masks) == 1
-        assert iou(editor.masks(0)[0], short.mask(0)) > 0.9
-        task = editor.swap(sample_image(), prompt="swap the star from <<<image_1>>> for the square")
-        assert task.task_id
-        path = editor.wait(timeout=TIMEOUT)
-        assert path == editor.result and path.is_file()
-        body = requests(emu, CREATE)[-1].json
-        assert body["edit_mode"] == "swap" and len(body["image_list"]) == 1
-        assert body["prompt"] == "swap the star from <<<image_1>>> for the square"
-        editor.clear()
-        assert editor.points == {} and editor.view.mask_png is None
-        assert requests(emu, "/v1/videos/multi-elements/clear-selection")
-    finally:
-        editor.close()
 
 
 def test_a_reopened_clip_shows_its_points_and_masks_without_api_calls(
@@ -431,7 +425,8 @@ def test_preflight_on_a_bad_clip_then_conform(
         assert "conform" in ed.status
         with pytest.raises(KlingValidationError):
             ed.select(0, [(0.5, 0.5)])
-        assert emu.requests == []  # nothing uploaded, nothing sent
+        # Nothing uploaded, nothing sent (only the probe asking whether this is an emulator).
+        assert [(r.method, r.path) for r in emu.requests] == [("GET", "/emulator/info")]
         c.conform_button.click()
         ed.wait_idle(TIMEOUT)
         assert ed.status.startswith("Conformed"), ed.status
@@ -474,8 +469,13 @@ def test_frame_slider_strip_and_prompt_controls(editor: Editor, sample: Sample) 
     mouse_down(editor.strip.canvas, x30 + 3, 5)
     assert c.slider.value == 30 and editor.frame == 30
     # The prompt follows the mode until the user writes their own.
+    assert c.prompt.value == "Delete the selected object from <<<video_1>>>"
     c.edit_mode.value = "swap"
-    assert c.prompt.value == "swap [x] from <<<image_1>>> for [x] from <<<video_1>>>"
+    assert (
+        c.prompt.value
+        == "swap the object from <<<image_1>>> for the selected object from <<<video_1>>>"
+    )
+    assert "swap [x] from &lt;&lt;&lt;image_1&gt;&gt;&gt;" in c.prompt_hint.value
     c.prompt.value = "swap the star from <<<image_1>>> for the ball from <<<video_1>>>"
     c.edit_mode.value = "addition"
     assert c.prompt.value.startswith("swap the star")

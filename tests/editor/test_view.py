@@ -167,7 +167,7 @@ def test_points_layer_draws_one_dot_per_point(sent: CommRecorder) -> None:
     mark = sent.mark()
     view.show_points([(0.25, 0.5), (0.75, 0.5)], pending=[(0.5, 0.1)])
     names = [n for n, _ in canvas_commands(sent.since(mark))]
-    assert names.count("fillCircles") == 1  # the two confirmed points, green
-    assert names.count("strokeCircles") == 2  # their white rims, the pending ring
+    assert names.count("fillCircles") == 3  # the confirmed points: dark ring, white ring, dot
+    assert names.count("strokeCircles") == 1  # the pending point: an amber ring
     fills = [a for n, a in canvas_commands(sent.since(mark)) if n == "set"]
     assert any(ADD_COLOR in map(str, a) for a in fills)
