@@ -104,7 +104,7 @@ class BatchOptions:
     """
 
     prep_concurrency: int = 4
-    poll_interval: tuple[float, float] = (0.2, 10.0)
+    poll_interval: tuple[float, float] = (0.1, 10.0)
     poll_fraction: float = 0.1
     task_timeout: float = 3600.0
     retry_base: float = 0.25
@@ -331,7 +331,12 @@ class _Batch:
         await self.finish(project, row, final, dest)
 
     async def prepare(self, project: Project, job: Job) -> None:
-        """Everything before the create that needs no slot: upload, session, points."""
+        """Everything before the create that needs no slot: upload, session, points.
+
+        The clip is probed here too (the create checks its limits), so the time a slot is
+        held before its task exists on Kling is the create request and a journal write.
+        """
+        await self.call(lambda: project.source)
         if job.is_omni:
             await self.retrying("uploading the clip", project.video_url)
             return
