@@ -50,6 +50,9 @@ from kling_widget.editor.view import FrameView, Strip, label_map, mask_png
 
 T = TypeVar("T")
 
+# Videos are sent to the browser inside the widget state; past this the original is not.
+MAX_INLINE_VIDEO_BYTES = 64 * 1024 * 1024
+
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (KlingValidationError, "Change that and try again; nothing was sent."),
     (KlingAuthError, "Check the API key (or access key and secret key) and try again."),
@@ -155,10 +158,13 @@ class Editor:
         self._notice = notice
         self._video_url = None
         self._uploader = uploader if uploader is not None else self._default_uploader(client)
-        project = Project.open(journal_path, client)
-        if uploader is not None and hasattr(project, "uploader"):
-            project.uploader = uploader
-        self._root_dir = Path(journal_path).parent.parent
+        project = Project.open(
+            journal_path,
+            client,
+            uploader=self._uploader,
+            on_status=self._project_status_cb,
+        )
+        self._root_dir = Path(project.folder).parent
         self._setup(project, display_width)
         if autodisplay:
             self._autodisplay()
@@ -607,7 +613,7 @@ class Editor:
         with contextlib.suppress(Exception):
             self._frames.close()
         self.view.close()
-        self.widget.close()
+        _close_tree(self.widget)
         with contextlib.suppress(Exception):
             self._project.close()
 
@@ -964,38 +970,34 @@ class Editor:
 
     def _show_result(self, path: Path) -> None:
         """The edit next to the original, both playing inline, and where the file is."""
-        before = widgets.Video(
-            value=self.source.path.read_bytes(),
-            format="mp4",
-            autoplay=False,
-            loop=True,
-            controls=True,
-            layout=widgets.Layout(width="100%"),
-        )
-        after = widgets.Video(
-            value=path.read_bytes(),
-            format="mp4",
-            autoplay=True,
-            loop=True,
-            controls=True,
-            layout=widgets.Layout(width="100%"),
-        )
-        after.add_class("kling-result-video")
         caption = "<div style='font:600 13px sans-serif;margin:2px 0'>{}</div>"
-        self.controls.result.children = [
-            widgets.HBox(
-                [
-                    widgets.VBox(
-                        [widgets.HTML(caption.format("Before")), before],
-                        layout=widgets.Layout(width="50%"),
-                    ),
-                    widgets.VBox(
-                        [widgets.HTML(caption.format("After")), after],
-                        layout=widgets.Layout(width="50%"),
-                    ),
-                ],
+
+        def pane(title: str, data: bytes, autoplay: bool, width: str) -> widgets.VBox:
+            video = widgets.Video(
+                value=data,
+                format="mp4",
+                autoplay=autoplay,
+                loop=True,
+                controls=True,
                 layout=widgets.Layout(width="100%"),
-            ),
+            )
+            if title == "After":
+                video.add_class("kling-result-video")
+            return widgets.VBox(
+                [widgets.HTML(caption.format(title)), video], layout=widgets.Layout(width=width)
+            )
+
+        after = path.read_bytes()
+        if self.source.path.stat().st_size > MAX_INLINE_VIDEO_BYTES:
+            # Too big to send to the browser as well: the edit is shown alone.
+            panes = [pane("After", after, True, "100%")]
+        else:
+            panes = [
+                pane("Before", self.source.path.read_bytes(), False, "50%"),
+                pane("After", after, True, "50%"),
+            ]
+        self.controls.result.children = [
+            widgets.HBox(panes, layout=widgets.Layout(width="100%")),
             widgets.HTML(f"<div style='font:12px monospace'>Saved to {_escape(str(path))}</div>"),
         ]
 
@@ -1117,6 +1119,13 @@ class Editor:
             self.controls.conform_button.disabled = False
 
         self._worker.submit(run)
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    """Close a widget and everything inside it (only ours: never ``Widget.close_all``)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
 
 
 def _escape(text: str) -> str:

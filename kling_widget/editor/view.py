@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,11 @@ from kling_widget.media.masks import object_color as media_object_color
 from kling_widget.media.masks import resize_mask
 
 Point = tuple[float, float]
+
+# ipycanvas batches commands in one process-wide cache (``hold_canvas``); the kernel's
+# thread (slider, clicks) and the API worker (replies) both draw, so batches are taken
+# one at a time or their commands could interleave onto the wrong canvas.
+DRAW_LOCK = threading.RLock()
 
 # Layer order, bottom to top; the top layer receives the mouse events.
 LAYER_FRAME, LAYER_MASKS, LAYER_POINTS = 0, 1, 2
@@ -134,6 +140,10 @@ class _ImageLRU:
         self._items: OrderedDict[Any, widgets.Image] = OrderedDict()
 
     def get(self, key: Any, make: Callable[[], bytes]) -> widgets.Image:
+        with DRAW_LOCK:
+            return self._get(key, make)
+
+    def _get(self, key: Any, make: Callable[[], bytes]) -> widgets.Image:
         img = self._items.get(key)
         if img is not None:
             self._items.move_to_end(key)
@@ -149,8 +159,9 @@ class _ImageLRU:
         return self._items.get(key)
 
     def discard(self, pred: Callable[[Any], bool]) -> None:
-        for key in [k for k in self._items if pred(k)]:
-            self._items.pop(key).close()
+        with DRAW_LOCK:
+            for key in [k for k in self._items if pred(k)]:
+                self._items.pop(key).close()
 
     def close(self) -> None:
         for img in self._items.values():
@@ -211,7 +222,7 @@ class FrameView:
         img = self._frames.get(key, jpeg)
         w, h = self.size
         layer = self.canvas[LAYER_FRAME]
-        with hold_canvas():
+        with DRAW_LOCK, hold_canvas():
             layer.draw_image(img, 0, 0, w, h)
 
     def show_masks(self, key: Any, png: Callable[[], bytes | None]) -> None:
@@ -227,7 +238,7 @@ class FrameView:
                 if data is not None:
                     img = self._masks.get(key, lambda: data)
         w, h = self.size
-        with hold_canvas():
+        with DRAW_LOCK, hold_canvas():
             layer.clear()
             if img is not None:
                 layer.global_alpha = self.opacity
@@ -264,7 +275,7 @@ class FrameView:
         layer = self.canvas[LAYER_POINTS]
         w, h = self.size
         r = POINT_RADIUS_PX * max(1.0, w / 960)
-        with hold_canvas():
+        with DRAW_LOCK, hold_canvas():
             layer.clear()
             if self._points:
                 xs = np.array([p[0] * w for p in self._points])
@@ -341,7 +352,7 @@ class Strip:
         c = self.canvas
         n, w, h = self.frame_count, self.width, self.HEIGHT
         slot = max(1.0, w / max(1, n))
-        with hold_canvas():
+        with DRAW_LOCK, hold_canvas():
             c.clear()
             c.fill_style = "#e5e7eb"
             c.fill_rect(0, 0, w, h)

@@ -509,3 +509,51 @@ def test_reference_upload_shows_thumbnails_and_checks(editor: Editor) -> None:
     assert "meets the limits" in texts[0]
     assert "tiny.png" in texts[1] and "300" in texts[1]
     assert boxes[0].children[0].value[:4] == b"\x89PNG"
+
+
+def test_editor_open_reopens_from_the_journal_file(
+    emu: Emulator, sample: Sample, tmp_path: Path, sent: CommRecorder
+) -> None:
+    ed = Editor(
+        sample.path,
+        client=emu.client(timeout=300),
+        uploader=emu.upload,
+        root=tmp_path,
+        autodisplay=False,
+    )
+    ed.select(0, [sample.centre(0, sample.object_ids[0])])
+    journal = ed.project.journal.path
+    points = ed.points
+    ed.close()
+    n = len(emu.requests)
+    again = Editor.open(journal, client=emu.client(timeout=300), autodisplay=False)
+    try:
+        assert again.points == points
+        assert again.view.mask_png is not None
+        assert len(emu.requests) == n
+        # It keeps working: a second click goes to the same (still valid) session.
+        again.select(0, [sample.centre(0, sample.object_ids[0])])
+        assert requests(emu, INIT) and len(requests(emu, INIT)) == 1
+    finally:
+        again.close()
+
+
+def test_shows_itself_once_per_cell(editor: Editor, monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    import kling_widget.editor.editor as editor_module
+
+    shown: list[Any] = []
+    shell = type("Shell", (), {"kernel": object(), "execution_count": 7})()
+    monkeypatch.setattr(editor_module, "_shell", lambda: shell)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    editor._autodisplay()  # what Editor(...) does when created in a kernel
+    assert shown == [editor.widget]
+    editor._ipython_display_()  # the same cell ends with `ed`: not shown a second time
+    assert shown == [editor.widget]
+    shell.execution_count = 8  # a later cell that shows `ed` again
+    editor._ipython_display_()
+    assert shown == [editor.widget, editor.widget]
+    bundle = editor._repr_mimebundle_()
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == editor.widget.model_id
