@@ -79,7 +79,7 @@ def test_swap_fills_the_object_with_the_reference_image(
     for f in (0, 20, 47):
         inside = shrink(truth(f), 6)
         assert np.abs(out[f][inside].mean(axis=0) - BLUE).max() < 12
-        outside = ~shrink(~truth(f), 12)
+        outside = shrink(~truth(f), 12)
         diff = np.abs(out[f][outside].astype(int) - src[f][outside].astype(int))
         assert diff.mean() < 3
 
@@ -208,6 +208,7 @@ def test_omni_rules_are_1201(
         "prompt": "edit <<<video_1>>>",
         "video_list": [{"video_url": clip_url, "refer_type": "feature"}],
         "sound": "off",
+        "aspect_ratio": "16:9",
     }
     body.update(changes)
     body = {k: v for k, v in body.items() if v is not None}

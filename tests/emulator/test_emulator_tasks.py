@@ -101,14 +101,24 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def shared_marked(live_emu: Emulator, small_clip: Path) -> str:
+    """One marked session for the validation tests (they never create a task)."""
+    with live_emu.client() as client:
+        session = client.init_selection(video_url=live_emu.upload(small_clip))
+        x, y = disc_centre(0, 720, 720)
+        client.add_selection(session.session_id, 0, [(x / 720, y / 720)])
+    return str(session.session_id)
+
+
 @pytest.mark.parametrize(("changes", "named"), BAD_FIELDS)
 def test_each_create_rule_is_1201_naming_the_field(
-    emu: Emulator, marked: str, changes: dict[str, Any], named: str
+    live_emu: Emulator, shared_marked: str, changes: dict[str, Any], named: str
 ) -> None:
-    resp = create_raw(emu, body(marked, **changes))
+    resp = create_raw(live_emu, body(shared_marked, **changes))
     message = assert_envelope(resp, 400, 1201)["message"]
     assert named in message
-    assert emu.tasks() == []
+    assert live_emu.tasks() == []
 
 
 def test_removal_and_swap_need_a_selection(emu: Emulator, client: Any, small_clip: Path) -> None:
