@@ -68,3 +68,28 @@ def test_ci_calls_the_readme_test_command() -> None:
     ci = ROOT / ".ci" / "run"
     assert ci.is_file()
     assert "bash scripts/test.sh" in ci.read_text(encoding="utf-8")
+
+
+def test_every_relative_link_and_image_exists() -> None:
+    targets = re.findall(r"\]\(((?!https?://|#)[^)\s]+)\)", README)
+    assert "docs/editor.png" in targets and "docs/emulator.md" in targets
+    for target in targets:
+        assert (ROOT / target).is_file(), target
+
+
+def test_the_screenshot_is_a_real_png() -> None:
+    from PIL import Image
+
+    with Image.open(ROOT / "docs" / "editor.png") as image:
+        assert image.format == "PNG"
+        assert image.width >= 400 and image.height >= 300
+
+
+def test_every_registered_command_is_documented() -> None:
+    import importlib
+
+    from kling_widget.cli import COMMANDS
+
+    for path in COMMANDS:
+        name = importlib.import_module(path).NAME
+        assert f"kling-widget {name}" in README, name
