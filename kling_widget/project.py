@@ -850,7 +850,8 @@ class Project:
         if isinstance(task, Task) and task.task_id and record.status != CREATING:
             current = task
         else:
-            current = self._current(record)
+            with self._lock:  # may re-send a create, which may rebuild the session
+                current = self._current(record)
 
         def progress(t: Task) -> None:
             self._record(t, ext)
