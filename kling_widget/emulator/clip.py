@@ -72,6 +72,21 @@ class Clip:
                     self.frame_count = len(self._work)
                 self._cond.notify_all()
 
+    def release(self) -> None:
+        """Drop the decoded work frames (they are decoded again when next needed)."""
+        with self._cond:
+            if self._thread is None or not self._done:
+                return
+            self._work = []
+            self._done = False
+            self._thread = None
+            self._error = None
+
+    @property
+    def decoded(self) -> bool:
+        """Whether work frames are held (or being decoded)."""
+        return self._thread is not None
+
     def work_frame(self, index: int) -> NDArray[np.uint8]:
         """Frame ``index`` at work resolution (waits for the background decode)."""
         self.start_decoding()

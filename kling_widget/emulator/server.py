@@ -123,6 +123,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     emulator: Emulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (or a "drop" fault) is not an emulator error.
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        logger.exception("emulator: error while serving %s", client_address)
+
 
 class EmulatorHandler(BaseHTTPRequestHandler):
     """Turns HTTP requests into route calls on the emulator."""

@@ -40,6 +40,8 @@ from kling_widget.emulator.vision.track import resolve_overlaps, track, track_to
 from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
 from kling_widget.media.rle import encode_rle
 
+# Sessions whose decoded work frames are kept in memory at once.
+MAX_DECODED_SESSIONS = 6
 # A click's own region joins an existing object when it overlaps it by more than this
 # fraction of the smaller of the two.
 MERGE_OVERLAP = 0.5
@@ -91,6 +93,7 @@ class SelectionSession:
             int, tuple[tuple[Any, ...], list[tuple[BoolArray, ColourModel]]]
         ] = {}
         self.preview: dict[str, Any] | None = None
+        self.last_used = created
         self.preview_version = -1
 
     def __repr__(self) -> str:
@@ -329,9 +332,26 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def add(self, session: SelectionSession) -> None:
-        """Keep a new session."""
+        """Keep a new session (releasing the frames of long-unused ones)."""
         with self._lock:
             self._sessions[session.session_id] = session
+            session.last_used = self._clock()
+            self._release_idle()
+
+    def _release_idle(self) -> None:
+        # Work frames cost memory (~25 MB for a 5 s 720p clip); keep those of the most
+        # recently used sessions only. A released session decodes again on demand.
+        holding = sorted(
+            (s for s in self._sessions.values() if s.clip.decoded),
+            key=lambda s: s.last_used,
+            reverse=True,
+        )
+        for idle in holding[MAX_DECODED_SESSIONS:]:
+            if idle.lock.acquire(blocking=False):
+                try:
+                    idle.clip.release()
+                finally:
+                    idle.lock.release()
 
     def get(self, session_id: Any) -> SelectionSession:
         """The live session, or ``ApiError`` 400/1201 "session expired or not found"."""
@@ -341,6 +361,8 @@ class SessionStore:
                 del self._sessions[session.session_id]
                 session.clip.close()
                 session = None
+        if session is not None:
+            session.last_used = self._clock()
         if session is None:
             raise ApiError(
                 INVALID_PARAMETER,
