@@ -56,6 +56,10 @@ _EXPORTS: dict[str, str] = {
     "Journal": "kling_widget.journal",
     "Project": "kling_widget.project",
     "edit_many": "kling_widget.batch",
+    "edit_many_async": "kling_widget.batch",
+    "Job": "kling_widget.batch",
+    "BatchResult": "kling_widget.batch",
+    "load_jobs": "kling_widget.batch",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
@@ -101,7 +105,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task, TaskVideo
     from kling_widget.api.webhooks import WebhookVerificationError, verify_webhook
-    from kling_widget.batch import edit_many
+    from kling_widget.batch import BatchResult, Job, edit_many, edit_many_async, load_jobs
     from kling_widget.editor.editor import Editor
     from kling_widget.journal import Journal
     from kling_widget.media.images import ReferenceImage

@@ -192,16 +192,23 @@ class _Batch:
         self.done = 0
         self.failed = 0
         self.rng = random.Random()
-        workers = max(8, min(64, 2 * limiter.limit + opts.prep_concurrency + 4))
+        # Two pools, so the slot-critical calls (create, poll, download) never queue behind
+        # preparation work (journals opened, clips probed and uploaded, points marked).
+        workers = max(8, min(64, 2 * limiter.limit + 8))
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kling-batch")
+        self.prep_pool = ThreadPoolExecutor(
+            max_workers=opts.prep_concurrency, thread_name_prefix="kling-batch-prep"
+        )
         self.prep = asyncio.Semaphore(opts.prep_concurrency)
-        # Open projects at once: enough prepared jobs to fill every free slot at any time.
-        self.tickets = asyncio.Semaphore(max(64, 4 * limiter.limit + opts.prep_concurrency))
+        # Jobs open at once (prepared, running or downloading): enough prepared jobs to
+        # fill every slot that frees up, few enough to keep files and journals in check.
+        self.tickets = asyncio.Semaphore(max(8, 2 * limiter.limit + 2 * opts.prep_concurrency))
 
     # --- plumbing -------------------------------------------------------------------
-    async def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    async def call(self, fn: Callable[..., T], *args: Any, prep: bool = False) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kw))
+        pool = self.prep_pool if prep else self.pool
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
     def report(self, event: str = "") -> None:
         if self.on_progress is None:
@@ -225,12 +232,12 @@ class _Batch:
         raw = min(self.opts.max_backoff, base * (2.0 ** max(0, attempt - 1)))
         return raw * (1.0 + 0.5 * self.rng.random())
 
-    async def retrying(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+    async def retrying(self, what: str, fn: Callable[..., T], *args: Any, prep: bool = False) -> T:
         """Run a blocking step, backing off and retrying on retryable failures."""
         attempt = 0
         while True:
             try:
-                return await self.call(fn, *args)
+                return await self.call(fn, *args, prep=prep)
             except _RETRYABLE as exc:
                 attempt += 1
                 if attempt >= self.opts.max_attempts:
@@ -246,6 +253,7 @@ class _Batch:
             await asyncio.gather(*(self.run_job(i) for i in range(len(self.jobs))))
         finally:
             self.pool.shutdown(wait=True)
+            self.prep_pool.shutdown(wait=True)
         return BatchResult(
             rows=self.rows,
             out_dir=self.out_dir,
@@ -260,8 +268,12 @@ class _Batch:
         async with self.tickets:
             project: Project | None = None
             try:
-                project = await self.retrying("opening the project", self.open_project, job)
-                await self.drive(project, row)
+                async with self.prep:
+                    project = await self.retrying(
+                        "opening the project", self.open_project, job, prep=True
+                    )
+                    record = await self.call(_active_record, project, prep=True)
+                await self.drive(project, row, record)
             except _GiveUp as exc:
                 row.status, row.error = exc.status, exc.message
             except KlingValidationError as exc:
@@ -297,9 +309,8 @@ class _Batch:
             root=folder,
         )
 
-    async def drive(self, project: Project, row: JobOutcome) -> None:
+    async def drive(self, project: Project, row: JobOutcome, record: TaskRecord | None) -> None:
         job = row.job
-        record = await self.call(_active_record, project)
         dest = self.out_dir / f"{job.output_name}.mp4"
         if record is not None and record.status == "succeed":
             row.task_id, row.external_task_id = record.task_id, record.external_task_id
@@ -336,12 +347,12 @@ class _Batch:
         The clip is probed here too (the create checks its limits), so the time a slot is
         held before its task exists on Kling is the create request and a journal write.
         """
-        await self.call(lambda: project.source)
+        await self.call(lambda: project.source, prep=True)
         if job.is_omni:
-            await self.retrying("uploading the clip", project.video_url)
+            await self.retrying("uploading the clip", project.video_url, prep=True)
             return
-        await self.retrying("opening the selection session", project.ensure_session)
-        await self.retrying("marking the points", _mark_points, project, job)
+        await self.retrying("opening the selection session", project.ensure_session, prep=True)
+        await self.retrying("marking the points", _mark_points, project, job, prep=True)
 
     async def create(self, project: Project, row: JobOutcome) -> Task:
         """Take a slot and create the task; returns it with the slot held."""
