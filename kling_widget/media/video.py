@@ -515,17 +515,25 @@ class VideoSource:
     @staticmethod
     def _converted(frame: Any, plan: ConformPlan, interpolation: str) -> Any:
         sw, sh = plan.scaled_size
+        scaled = frame.reformat(width=sw, height=sh, format="yuv420p", interpolation=interpolation)
         if not plan.padded:
-            return frame.reformat(
-                width=sw, height=sh, format="yuv420p", interpolation=interpolation
-            )
-        rgb = frame.reformat(width=sw, height=sh, format="rgb24", interpolation=interpolation)
+            return scaled
+        # Pad in YUV (planes copied into a black canvas): no round trip through RGB.
         w, h = plan.size
-        canvas = np.zeros((h, w, 3), np.uint8)
         # Even offsets keep the picture aligned with the 2x2 chroma blocks.
         x0, y0 = ((w - sw) // 4) * 2, ((h - sh) // 4) * 2
-        canvas[y0 : y0 + sh, x0 : x0 + sw] = rgb.to_ndarray()
-        return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(format="yuv420p")
+        src = scaled.to_ndarray().reshape(-1)  # Y, U, V planes back to back
+        out = np.empty(w * h * 3 // 2, np.uint8)
+        offsets = ((0, 0), (w * h, sw * sh), (w * h * 5 // 4, sw * sh * 5 // 4))
+        for plane, (o_out, o_src) in enumerate(offsets):
+            k = 1 if plane == 0 else 2  # chroma planes are half size each way
+            cw, ch, pw, ph = w // k, h // k, sw // k, sh // k
+            canvas = out[o_out : o_out + cw * ch].reshape(ch, cw)
+            # Limited-range black: Y 16, neutral chroma 128.
+            canvas[:] = 16 if plane == 0 else 128
+            picture = src[o_src : o_src + pw * ph].reshape(ph, pw)
+            canvas[y0 // k : y0 // k + ph, x0 // k : x0 // k + pw] = picture
+        return av.VideoFrame.from_ndarray(out.reshape(h * 3 // 2, w), format="yuv420p")
 
     # --- frames ----------------------------------------------------------------------------
     def _check_index(self, index: int) -> int:
