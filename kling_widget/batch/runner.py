@@ -683,29 +683,40 @@ def edit_many(
     jobs = list(jobs)
     reporter, close = _reporter(progress, len(jobs)) if progress else (None, None)
 
-    def run() -> BatchResult:
-        return asyncio.run(
-            edit_many_async(
-                jobs,
-                concurrency,
-                _chain(on_progress, reporter),
-                client,
-                out_dir,
-                root,
-                uploader=uploader,
-                progress=False,
-                options=options,
-                **option_overrides,
-            )
+    running: dict[str, Any] = {}
+
+    async def main() -> BatchResult:
+        running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        return await edit_many_async(
+            jobs,
+            concurrency,
+            _chain(on_progress, reporter),
+            client,
+            out_dir,
+            root,
+            uploader=uploader,
+            progress=False,
+            options=options,
+            **option_overrides,
         )
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        result = run()
+        result = asyncio.run(main())
     else:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kling-batch-loop") as ex:
-            result = ex.submit(run).result()
+        ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kling-batch-loop")
+        future = ex.submit(asyncio.run, main())
+        try:
+            result = future.result()
+        except KeyboardInterrupt:
+            # Interrupting the cell stops the batch too; its journals let a re-run resume.
+            loop, task = running.get("loop"), running.get("task")
+            if loop is not None and task is not None:
+                loop.call_soon_threadsafe(task.cancel)
+            raise
+        finally:
+            ex.shutdown(wait=False)
     if close is not None:
         close(result.summary())
     return result
