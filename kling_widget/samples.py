@@ -1,9 +1,7 @@
-"""Public home of the sample clips: ``kling_widget.samples.make_sample("static")``.
+"""Sample clips with ground truth: an alias of ``kling_widget.media.samples``.
 
-A thin alias of :mod:`kling_widget.media.samples`, where the generator lives.
+``from kling_widget.samples import make_sample, sample_image``
 """
-
-from __future__ import annotations
 
 from kling_widget.media.samples import *  # noqa: F403
 from kling_widget.media.samples import __all__ as __all__
