@@ -139,8 +139,11 @@ def test_bad_input_is_refused_before_anything_is_journaled_or_sent(
 
 def test_eleventh_marked_frame_is_refused(emu: Any, sample_clip: Path, tmp_path: Path) -> None:
     p = _project(emu, sample_clip, tmp_path / "kp")
-    for f in range(0, 46, 5):
-        p.select(f, [ball_centre(f)])
+    p.select(0, [ball_centre(0)])
+    sid = p.session.session_id if p.session else ""
+    for f in range(5, 46, 5):  # nine more marked frames, as an earlier run journaled them
+        p.journal.add_op(sid, "add", f, [ball_centre(f)], [])
+    assert len(p.points) == 10
     sent = len(emu.requests)
     with pytest.raises(KlingValidationError, match=r"frame_index=47: at most 10 marked frames"):
         p.select(47, [ball_centre(47)])
