@@ -59,7 +59,9 @@ def render_preview(session: SelectionSession, store: FileStore) -> dict[str, str
     vid, vpath = store.reserve("preview.mp4")
     frames: list[dict[str, Any]] = []
     cover: RGB | None = None
-    with Mp4Writer(vpath, clip.width, clip.height, clip_rate(session)) as writer:
+    # A preview is looked at once: encode it as fast as possible.
+    rate = clip_rate(session)
+    with Mp4Writer(vpath, clip.width, clip.height, rate, preset="ultrafast") as writer:
         for i, frame in enumerate(clip.iter_frames()):
             masks = session.full_masks(tracks, i, frame) if tracks else []
             drawn = draw_masks(frame, [m for _, m in masks])

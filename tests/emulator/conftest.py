@@ -54,6 +54,6 @@ def live_emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[Any]:
     """A ``KlingClient`` of ``emu`` (JWT credentials)."""
-    c = emu.client()
+    c = emu.client(timeout=600)
     yield c
     c.close()

@@ -36,7 +36,7 @@ def shrink(mask: np.ndarray, px: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def client(live_emu: Emulator) -> Any:
-    with live_emu.client() as c:
+    with live_emu.client(timeout=600) as c:
         yield c
 
 

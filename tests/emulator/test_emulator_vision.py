@@ -23,7 +23,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def client(live_emu: Emulator) -> Any:
-    with live_emu.client() as c:
+    with live_emu.client(timeout=600) as c:
         yield c
 
 

@@ -38,13 +38,20 @@ CRF = "16"
 class Mp4Writer:
     """Writes RGB frames to an H.264 yuv420p mp4 (plays in browsers)."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float | Fraction) -> None:
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: float | Fraction,
+        preset: str = "veryfast",
+    ) -> None:
         self.path = path
         self.width, self.height = width - width % 2, height - height % 2
         rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
         self._stream = self._out.add_stream(
-            "libx264", rate=rate, options={"crf": CRF, "preset": "veryfast"}
+            "libx264", rate=rate, options={"crf": CRF, "preset": preset}
         )
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"

@@ -223,7 +223,10 @@ def refine(
         local = core.copy()
         local[ys[keep], xs[keep]] = True
     if local.any():
-        tidy = open_(fill_holes(local), 1)
+        # The core has no holes (the work mask was filled), so gaps can only be small
+        # ones in the band: closing there fills them without a flood fill.
+        local = local | (close(local, 2) & band)
+        tidy = open_(local, 1)
         if tidy.any():
             local = tidy | (local & core)
     out[fy0:fy1, fx0:fx1] = local

@@ -218,6 +218,18 @@ def resolve_overlaps(
     """Give each pixel claimed by several objects to the one whose palette is nearest."""
     if len(masks) < 2:
         return list(masks)
+    boxes = [bbox(m) for m in masks]
+    if not any(
+        a is not None
+        and b is not None
+        and a[0] < b[2]
+        and b[0] < a[2]
+        and a[1] < b[3]
+        and b[1] < a[3]
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+    ):
+        return list(masks)
     stack = np.stack(masks)
     contested = stack.sum(axis=0) > 1
     if not contested.any():
