@@ -164,6 +164,34 @@ def test_killed_after_create_sent_before_reply(
     p.close()
 
 
+def test_killed_during_a_slow_create_recovered_before_the_server_answers(
+    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+) -> None:
+    """The create sits in the server (slow) when the child dies; the next process looks it
+    up at once, typically before the server has created it, and re-sends it with the same
+    external id; the late original then meets "external_task_id already used". Either
+    order ends with one task."""
+    child = child_factory()
+    child.expect("SELECTED")
+    emu.faults.add("slow", path=CREATE_PATH, method="POST", delay=8.0, times=1)
+    child.go()
+    folder = _folder(tmp_path / "kp")
+    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    _wait_for(
+        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
+        "the create request",
+    )
+    child.kill()
+    report: list[str] = []
+    p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", report)
+    # Let the delayed original finish too (it was held 8 s from its arrival): it must
+    # not have made a second task.
+    first = next(r for r in emu.requests if r.method == "POST" and r.path == CREATE_PATH)
+    time.sleep(max(0.0, first.time + 8.0 + 2.0 - time.time()))
+    assert [t.external_task_id for t in emu.tasks()] == [rec.external_task_id]
+    p.close()
+
+
 def test_killed_before_the_create_reached_the_server(
     emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
 ) -> None:
