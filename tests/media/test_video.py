@@ -230,6 +230,9 @@ def test_conform_resamples_25_to_30_fps_by_repeating_frames(
     assert out.frame_count == 72 and out.duration == pytest.approx(2.4, abs=1e-3)
     assert (out.width, out.height) == (720, 720)
     assert_h264_yuv420p_mp4(out.path)
+    # +faststart: the index (moov) comes before the media data, so players stream it.
+    data = out.path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
     assert_progress(seen)
     # Output frame k shows what was on screen at k/30 s: source frame floor(k * 25 / 30).
     shown = [code_of(f) for f in out.iter_frames()]
