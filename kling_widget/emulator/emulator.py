@@ -54,6 +54,7 @@ OMNI = "/v1/videos/omni-video"
 # Clip durations within this many seconds of a bracket's end count as inside it.
 DURATION_TOLERANCE_S = 0.05
 REDACTED = "<redacted>"
+MAX_RECORDED = 10_000
 
 
 class Emulator:
@@ -263,6 +264,9 @@ class Emulator:
         item = RecordedRequest(method, path, query, shown, body, time.time())
         with self._requests_lock:
             self.requests.append(item)
+            if len(self.requests) > MAX_RECORDED:
+                # A long-lived (shared) emulator keeps the most recent requests only.
+                del self.requests[: len(self.requests) - MAX_RECORDED // 2]
 
     # -- routes ------------------------------------------------------------------------------
 

@@ -291,3 +291,13 @@ def test_preview_serves_video_cover_and_tracking(client: Any, session: Any) -> N
     assert client.preview_selection(sid).video_url == preview.video_url
     client.add_selection(sid, 30, [(0.9, 0.9)])
     assert client.preview_selection(sid).video_url != preview.video_url
+
+
+def test_segmentation_is_deterministic(emu: Emulator, client: Any, small_clip: Path) -> None:
+    url = emu.upload(small_clip)
+    counts = []
+    for _ in range(2):
+        sid = client.init_selection(video_url=url).session_id
+        [mask] = client.add_selection(sid, 7, [centre(7)]).masks
+        counts.append(mask.counts)
+    assert counts[0] == counts[1]
