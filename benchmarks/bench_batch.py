@@ -79,10 +79,12 @@ def serve(limit: int, task_time: float, faults: bool, clip: str) -> None:
         render_edit(Path(clip), PROMPT, Path(tmp) / "warm.mp4")
     plan = FaultPlan(seed=2024)
     if faults:
-        # Three rules of rate/3 each: together ~10 % of Kling requests (counted below).
-        plan.add("error", rate=FAULT_RATE / 3, status=500, code=5000)
-        plan.add("error", rate=FAULT_RATE / 3, code=1302)
-        plan.add("drop", rate=FAULT_RATE / 3)
+        # A third each of 5xx, 1302 and dropped replies, FAULT_RATE of Kling requests in all:
+        # a rule only sees the requests the rules before it let through.
+        third = FAULT_RATE / 3
+        plan.add("error", rate=third, status=500, code=5000)
+        plan.add("error", rate=third / (1 - third), code=1302)
+        plan.add("drop", rate=third / (1 - 2 * third))
     delays = (0.3 * task_time, 0.7 * task_time)
     with Emulator(api_key=API_KEY, task_delays=delays, concurrency_limit=limit, faults=plan) as emu:
         print(emu.base_url, flush=True)

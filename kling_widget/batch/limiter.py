@@ -6,9 +6,10 @@ ends (``shared/kling-api.md``). The limit is per account and not published per p
 :class:`SlotLimiter` either takes it as given or learns it, AIMD-style:
 
 - start optimistic (``start`` slots, or the given limit);
-- on a 1303 (multiplicative decrease), drop the limit to the number of our own tasks
-  still in flight at that moment (the refused create no longer counts): that is what the
-  account holds for us, so the next create waits for one of them to end;
+- on a 1303 (the decrease), drop the limit to the number of our own tasks the account held
+  when it refused: the others in flight when that create was sent (a task that ended while
+  the answer travelled does not count against the limit), at least the number still in
+  flight. The next create then waits for one of them to end;
 - after ``probe_after`` tasks in a row ended without a 1303 (additive increase), allow one
   more, never above a given limit: another user of the account may have finished.
 
@@ -24,8 +25,10 @@ from dataclasses import dataclass
 
 # Learned mode starts with this many slots; the first 1303 corrects it.
 DEFAULT_START = 16
-# Tasks that must end without a 1303 before one more slot is tried, at least.
-MIN_PROBE_AFTER = 10
+# Tasks that must end without a 1303 before one more slot is tried, at least (and at
+# least PROBE_ROUNDS x limit): each probe costs one refused create.
+MIN_PROBE_AFTER = 20
+PROBE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -74,17 +77,21 @@ class SlotLimiter:
         """Clean task ends before the limit is raised by one."""
         if self._probe_after is not None:
             return self._probe_after
-        return max(MIN_PROBE_AFTER, 2 * self.limit)
+        return max(MIN_PROBE_AFTER, PROBE_ROUNDS * self.limit)
 
     def _take(self) -> None:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
 
-    async def acquire(self) -> None:
-        """Wait for a free slot and take it (FIFO among waiters)."""
+    async def acquire(self) -> int:
+        """Wait for a free slot and take it (FIFO among waiters).
+
+        Returns the number in flight with this one: pass it to :meth:`refused`.
+        """
         async with self._cond:
             await self._cond.wait_for(lambda: self.in_flight < self.limit)
             self._take()
+            return self.in_flight
 
     def adopt(self) -> None:
         """Take a slot now for a task already running on Kling (found after a restart)."""
@@ -103,12 +110,16 @@ class SlotLimiter:
                     self._clean_ends = 0
             self._cond.notify_all()
 
-    async def refused(self) -> None:
-        """A create holding a slot was answered 1303: give the slot back, lower the limit."""
+    async def refused(self, seen: int | None = None) -> None:
+        """A create holding a slot was answered 1303: give the slot back, lower the limit.
+
+        ``seen``: what :meth:`acquire` returned for that create (None: unknown).
+        """
         async with self._cond:
             self.in_flight = max(0, self.in_flight - 1)
             self.refusals += 1
-            self.limit = max(1, min(self.limit, self.in_flight))
+            held = self.in_flight if seen is None else max(self.in_flight, seen - 1)
+            self.limit = max(1, min(self.limit, held))
             self._clean_ends = 0
             self._cond.notify_all()
 

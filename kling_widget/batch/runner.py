@@ -360,13 +360,13 @@ class _Batch:
         attempt = 0
         refusals = 0
         while True:
-            await self.limiter.acquire()
+            seen = await self.limiter.acquire()
             try:
                 row.attempts += 1
                 task = await self.call(_send_create, project, job)
             except KlingRateLimitError as exc:
                 if exc.code == CONCURRENCY_CODE:
-                    await self.limiter.refused()
+                    await self.limiter.refused(seen)
                     refusals += 1
                     self.report(f"{row.name}: account busy (1303)")
                     await asyncio.sleep(self.backoff(refusals, exc))

@@ -41,10 +41,10 @@ def test_given_limit_is_never_exceeded_and_waiters_go_in_order() -> None:
 def test_1303_drops_the_limit_to_what_is_in_flight() -> None:
     async def main() -> SlotLimiter:
         lim = SlotLimiter(None, start=16)
-        for _ in range(6):
-            await lim.acquire()
+        seen = [await lim.acquire() for _ in range(6)]
+        assert seen == [1, 2, 3, 4, 5, 6]
         # The account held 5: the sixth create was refused.
-        await lim.refused()
+        await lim.refused(seen[-1])
         assert lim.limit == 5 and lim.in_flight == 5 and lim.refusals == 1
         # A seventh waits until one of the five ends.
         waiter = asyncio.ensure_future(lim.acquire())
@@ -54,6 +54,25 @@ def test_1303_drops_the_limit_to_what_is_in_flight() -> None:
         await asyncio.wait_for(waiter, 1)
         assert lim.in_flight == 5
         return lim
+
+    run(main())
+
+
+def test_a_task_ending_while_the_refusal_travels_does_not_lower_the_limit_too_far() -> None:
+    async def main() -> None:
+        lim = SlotLimiter(None, start=8)
+        seen = [await lim.acquire() for _ in range(6)]
+        # One of the five running tasks ends before the 1303 for the sixth arrives.
+        await lim.release(task_ended=True)
+        await lim.refused(seen[-1])
+        assert lim.in_flight == 4 and lim.limit == 5
+        # Without knowing what was in flight at send time, only the current count is known.
+        other = SlotLimiter(None, start=8)
+        for _ in range(6):
+            await other.acquire()
+        await other.release(task_ended=True)
+        await other.refused()
+        assert other.limit == 4
 
     run(main())
 
