@@ -176,6 +176,9 @@ def run(
         progress=False,
     )
     wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    for row in result:
+        if not row.ok:
+            print(f"  not done: {row.name}: {row.status}: {row.error}", flush=True)
     stats = child.stats()
 
     tasks = stats["tasks"]

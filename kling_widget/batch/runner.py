@@ -90,6 +90,10 @@ _RETRYABLE = (
 # A create that failed this way may have reached Kling (Project keeps it "creating").
 _AMBIGUOUS = (KlingTransportError, KlingServerError, KlingResponseError)
 CONCURRENCY_CODE = 1303
+# Polls around the usual task time: every 2 % of it, at least this often.
+FINE_POLL_S = 0.05
+FINE_POLL_FRACTION = 0.02
+DURATION_WINDOW = 25
 MANIFEST = "job.json"
 
 
@@ -98,9 +102,11 @@ class BatchOptions:
     """Tuning of a batch run; the defaults suit the real API and the emulator alike.
 
     ``poll_interval`` (min, max) seconds: a task is polled every ``poll_fraction`` of its
-    age, within those bounds. ``retry_base``: first backoff after a 5xxx or network
-    failure (1302/1303 back off from 1 s, as the docs ask). ``max_attempts``: failures of
-    one step before a job is given up (1303 answers do not count: they only mean "wait").
+    age, within those bounds, and densely (2 % of it, at least every 0.05 s) around the
+    usual task time of the batch, once three tasks have ended. ``retry_base``: first
+    backoff after a 5xxx or network failure (1302/1303 back off from 1 s, as the docs
+    ask). ``max_attempts``: failures of one step before a job is given up (1303 answers
+    do not count: they only mean "wait").
     """
 
     prep_concurrency: int = 4
@@ -192,6 +198,8 @@ class _Batch:
         self.done = 0
         self.failed = 0
         self.rng = random.Random()
+        # How long this batch's recent tasks took (poll timing around the usual end).
+        self.durations: list[float] = []
         # Two pools, so the slot-critical calls (create, poll, download) never queue behind
         # preparation work (journals opened, clips probed and uploaded, points marked).
         workers = max(8, min(64, 2 * limiter.limit + 8))
@@ -400,12 +408,13 @@ class _Batch:
     async def settle(self, project: Project, row: JobOutcome) -> Task:
         """Resolve a ``creating`` (or running) journal row into Kling's task; slot held.
 
-        Raises :class:`_Refused` (slot already given back) when the re-sent create met 1303.
+        Raises :class:`_Refused` (slot already given back) when no task exists after all
+        (the re-sent create met 1303 or 1302): the caller creates it anew.
         """
         attempt = 0
         while True:
             try:
-                task = await self.call(_reconcile, project)
+                found = await self.call(_reconcile, project)
             except KlingRateLimitError as exc:
                 if exc.code == CONCURRENCY_CODE:
                     await self.limiter.refused()
@@ -417,9 +426,12 @@ class _Batch:
                 await self.limiter.release(task_ended=False)
                 raise _GiveUp(ERROR, f"create rejected: {exc}") from exc
             else:
-                row.task_id = task.task_id
-                row.external_task_id = task.external_task_id or row.external_task_id
-                return task
+                if found is None:
+                    await self.limiter.release(task_ended=False)
+                    raise _Refused()
+                row.task_id = found.task_id
+                row.external_task_id = found.external_task_id or row.external_task_id
+                return found
             attempt += 1
             if attempt >= self.opts.max_attempts:
                 await self.limiter.release(task_ended=False)
@@ -431,12 +443,29 @@ class _Batch:
             self.retries += 1
             await asyncio.sleep(self.backoff(attempt, error))
 
+    def next_poll(self, age: float) -> float:
+        """Seconds until the next poll of a task this old.
+
+        Every ``poll_fraction`` of its age (within ``poll_interval``); and once tasks of
+        this batch have ended, densely around the usual task time, where the next one is
+        likely to end: that moment frees a slot, so seeing it late idles the slot.
+        """
+        lo, hi = self.opts.poll_interval
+        interval = min(hi, max(lo, age * self.opts.poll_fraction))
+        if len(self.durations) >= 3:
+            usual = sorted(self.durations)[len(self.durations) // 2]
+            fine = min(2.0, max(FINE_POLL_S, usual * FINE_POLL_FRACTION))
+            if age < usual - fine:
+                interval = min(interval, usual - fine - age + fine / 2)
+            elif age < 1.5 * usual:
+                interval = fine
+        return interval
+
     async def track(self, project: Project, row: JobOutcome, task: Task) -> Task:
         """Poll until the task ends, then give its slot back."""
-        lo, hi = self.opts.poll_interval
         get = self.client.get_omni_video if task.kind == "omni-video" else self.client.get_task
         started = time.monotonic()
-        interval = lo
+        interval = self.next_poll(0.0)
         try:
             while not task.is_final:
                 await asyncio.sleep(interval)
@@ -449,15 +478,18 @@ class _Batch:
                 try:
                     task = await self.call(get, task.task_id)
                 except KlingRateLimitError:
-                    interval = min(hi, interval * 2)
+                    interval = min(self.opts.poll_interval[1], interval * 2)
                     continue
                 except _AMBIGUOUS:
                     continue  # a missed poll: the next one will do
-                interval = min(hi, max(lo, age * self.opts.poll_fraction))
+                interval = self.next_poll(time.monotonic() - started)
         except BaseException:
             await self.limiter.release(task_ended=False)
             raise
         await self.limiter.release(task_ended=True)
+        if task.succeeded:
+            self.durations.append(time.monotonic() - started)
+            del self.durations[:-DURATION_WINDOW]
         return task
 
     async def finish(
@@ -480,7 +512,7 @@ class _Batch:
 
 
 class _Refused(Exception):
-    """A re-sent create met 1303; the slot was given back."""
+    """No task exists after all (a re-sent create was refused); the slot was given back."""
 
 
 def _manifest(job: Job) -> dict[str, Any]:
@@ -530,18 +562,23 @@ def _send_create(project: Project, job: Job) -> Task:
     )
 
 
-def _reconcile(project: Project) -> Task:
-    """Look the job's unconfirmed or running task up (re-sending a create Kling never got)."""
-    record = _active_record(project)
-    if record is None or record.status not in _RUNNING:
-        raise KlingValidationError(
-            "task", getattr(record, "status", None), "no running task to reconcile"
-        )
-    tasks = project.resume()
-    for task in tasks:
-        if task.external_task_id in (None, record.external_task_id):
-            return task
+def _reconcile(project: Project) -> Task | None:
+    """Look the job's unconfirmed or running task up (re-sending a create Kling never got).
+
+    None when the latest create was refused outright (by a re-send that met 1302, say):
+    no task exists, the job must be created anew.
+    """
+    records = project.history()
+    if not records or records[-1].status == _REJECTED:
+        return None
+    record = records[-1]
+    if record.status in _RUNNING:
+        for task in project.resume():
+            if task.external_task_id in (None, record.external_task_id):
+                return task
     fresh = project.journal.task(record.external_task_id)
+    if fresh is not None and fresh.status == _REJECTED:
+        return None
     if fresh is not None and fresh.task_id:
         return _get(project, fresh)
     raise KlingValidationError("task", record.external_task_id, "not found after resume")

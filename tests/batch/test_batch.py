@@ -301,3 +301,41 @@ def test_bad_jobs_are_refused_before_anything_is_sent(
             edit_many(jobs, **kw)
         assert info.value.where == where and info.value.field == field
     assert emu.requests == []
+
+
+@pytest.mark.parametrize(
+    ("rules", "posts"),
+    [
+        # The reply to the create is lost, but the task exists: found by external id.
+        ([("drop", {})], 1),
+        # A 5xx: no task; the lookup finds nothing and the create is sent again.
+        ([("error", {"status": 500})], 2),
+        # A 5xx, then the re-sent create meets 1302: no task; created anew after a backoff.
+        ([("error", {"status": 500}), ("error", {"code": 1302})], 3),
+        # The account is full for someone else's task: 1303, wait, create.
+        ([("error", {"code": 1303})], 2),
+    ],
+)
+def test_each_create_failure_ends_with_exactly_one_task(
+    clip3s: Path, tmp_path: Path, rules: list[tuple[str, dict[str, Any]]], posts: int
+) -> None:
+    from kling_widget.emulator import Emulator, FaultPlan
+
+    plan = FaultPlan(seed=3)
+    for kind, kw in rules:
+        plan.add(kind, path="/v1/videos/omni-video", method="POST", times=1, **kw)
+    with Emulator(task_delays=(0.1, 0.2), concurrency_limit=2, faults=plan) as emu:
+        result = edit_many(
+            omni_jobs(clip3s, 1, "once"),
+            concurrency=2,
+            client=emu.client(),
+            out_dir=tmp_path / "out",
+            uploader=emu.upload,
+            progress=False,
+        )
+        assert result.ok, result.to_markdown()
+        assert_one_task_per_job_and_every_result(emu, tmp_path / "out", ["once00"])
+        sent = [r for r in emu.requests if r.method == "POST" and r.path == "/v1/videos/omni-video"]
+        assert len(sent) == posts
+        # Every create carried the same external_task_id unless Kling refused it outright.
+        assert emu.tasks()[0].external_task_id == sent[-1].json["external_task_id"]
