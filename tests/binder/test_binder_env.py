@@ -96,6 +96,17 @@ def test_binder_files_build_an_environment_that_runs_the_quickstart(tmp_path: Pa
     ).stdout.strip()
     assert Path(where).resolve().is_relative_to(repo.resolve())
 
+    # A last cell (in the copy only) reports which Python the kernel runs and what it imports.
+    notebook = repo / "notebooks" / "quickstart.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import os, sys, kling_widget\n"
+            "print('KERNEL', sys.prefix, kling_widget.__file__, os.environ['KLING_BASE_URL'])"
+        )
+    )
+    nbformat.write(nb, notebook)
+
     port = free_port()
     log = tmp_path / "emulator.log"
     env["KLING_EMULATOR_PORT"] = str(port)
@@ -136,6 +147,16 @@ def test_binder_files_build_an_environment_that_runs_the_quickstart(tmp_path: Pa
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
     assert shown, "the editor widget was not displayed"
+    report = next(
+        o["text"]
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("text", "").startswith("KERNEL")
+    )
+    _, prefix, package, base_url = report.split()
+    assert Path(prefix).resolve() == venv.resolve()
+    assert Path(package).resolve().is_relative_to(repo.resolve())
+    assert base_url == f"http://127.0.0.1:{port}"
     # The notebook talked to the emulator binder/start launched on that port.
     emulator_log = log.read_text()
     assert f"127.0.0.1:{port}" in emulator_log
