@@ -323,6 +323,26 @@ def test_edit_without_credentials_uses_an_in_process_emulator(
     assert probe(out)[:2] == (small.width, small.height)
 
 
+def test_failed_task_exits_1_and_has_nothing_to_download(
+    tmp_path: Path, emulator: Any, small: SmallClip
+) -> None:
+    x, y = small.point(0)
+    # The emulator fails a task whose prompt contains the word "fail" (docs/emulator.md).
+    r = cli(
+        "edit", str(small.path), "--mode", "removal", "--point", f"0:{x},{y}",
+        "--prompt", "Delete the ball from <<<video_1>>>, or fail", "-o", "never.mp4",
+        emu=emulator, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "KlingTaskFailedError" in r.stderr and "ended failed" in r.stderr
+    assert not (tmp_path / "never.mp4").exists()
+    task_id = r.stderr.split("task id: ")[1].split()[0]
+    d = cli("tasks", "download", task_id, "-o", "x.mp4", emu=emulator, cwd=tmp_path)
+    assert d.returncode == 2
+    assert f"ID={task_id!r}: task status is 'failed'" in d.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
+
 def test_edit_refuses_a_clip_that_breaks_limits_before_sending(
     tmp_path: Path, emulator: Any
 ) -> None:
