@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 
-_CHUNK = 1 << 16
 ProgressFn = Callable[[int, int | None], None]
 
 
@@ -73,7 +72,10 @@ def download_file(
     try:
         for _ in range(max(1, attempts)):
             offset = part.stat().st_size if part.exists() else 0
-            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            # Identity encoding: Range offsets count the bytes stored on the server.
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
             try:
                 with client.stream("GET", url, headers=headers) as response:
                     total: int | None
@@ -97,8 +99,11 @@ def download_file(
                         mode = "ab" if offset else "wb"
                         with open(part, mode) as f:
                             done = offset
-                            for chunk in response.iter_bytes(_CHUNK):
+                            # iter_raw yields bytes as they arrive: a connection that breaks
+                            # mid-body leaves everything received so far in the part file.
+                            for chunk in response.iter_raw():
                                 f.write(chunk)
+                                f.flush()
                                 done += len(chunk)
                                 if on_progress is not None:
                                     on_progress(done, total)

@@ -76,11 +76,17 @@ class Child:
         assert self.proc.returncode == -signal.SIGKILL
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def _wait_for(
+    check: Callable[[], bool], what: str, timeout: float = 120, child: Child | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
+        if child is not None and child.proc.poll() is not None:
+            out = child.proc.stdout.read() if child.proc.stdout else ""
+            err = child.proc.stderr.read() if child.proc.stderr else ""
+            raise AssertionError(f"child ended before {what}: {child.lines} {out}\n{err}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
+            raise AssertionError(f"gave up waiting for {what} ({child.lines if child else ''})")
         time.sleep(0.05)
 
 
@@ -242,17 +248,26 @@ def test_killed_while_downloading_resumes_with_range(
     emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
 ) -> None:
     files = "/emulator/files/"
-    # First download: half the body, then the connection closes; the retry then hangs.
-    emu.faults.add("slow", path=files, method="GET", after=1, times=1, delay=15)
-    emu.faults.add("truncate", path=files, method="GET", times=1)
     child = child_factory()
     child.expect("SELECTED")
     child.go()
     child.expect("CREATED")
+    # Armed now (the emulator itself fetched the uploaded clip from files/ at init): the
+    # result's first download gets half the body, then the connection closes; the retry
+    # then hangs. The render takes seconds, so the child is still polling here.
+    n_files = sum(1 for r in emu.requests if r.path.startswith(files))
+    emu.faults.add("slow", path=files, method="GET", after=1, times=1, delay=15)
+    emu.faults.add("truncate", path=files, method="GET", times=1)
     folder = _folder(tmp_path / "kp")
     parts = lambda: list(folder.glob("results/*.part"))  # noqa: E731
-    _wait_for(lambda: bool(parts()) and parts()[0].stat().st_size > 0, "a partial download")
-    _wait_for(lambda: sum(1 for r in emu.requests if r.path.startswith(files)) >= 2, "the retry")
+    _wait_for(
+        lambda: bool(parts()) and parts()[0].stat().st_size > 0, "a partial download", child=child
+    )
+    _wait_for(
+        lambda: sum(1 for r in emu.requests if r.path.startswith(files)) >= n_files + 2,
+        "the retry",
+        child=child,
+    )
     child.kill()
     part = parts()[0]
     have = part.stat().st_size
