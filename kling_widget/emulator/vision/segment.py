@@ -52,6 +52,8 @@ THRESHOLD_STEP = 0.5
 MAX_AREA_FRACTION = 0.6
 # Relative area growth per threshold step still counted as "stable".
 STABLE_GROWTH = 0.015
+# A plateau must span at least this many threshold steps to be preferred.
+MIN_RUN_STEPS = 6
 # The second, palette-based pass may grow the region by at most this factor.
 REGROW_LIMIT = 1.6
 SEED_RADIUS = 2
@@ -118,16 +120,25 @@ def choose_threshold(grown: FloatArray, min_area: int, max_area: int) -> float |
     if not stable.any():
         # No plateau: take the step that grows least among the valid ones.
         return float(ts[int(np.argmin(np.where(valid, growth, np.inf)))])
-    # Longest run of stable steps; ties go to the lower threshold (the tighter region).
-    best_len, best_start, run_start = 0, 0, -1
+    # Maximal runs of stable steps. A slow leak into similar background can make a long
+    # run too, so the run that grows least per step wins among runs long enough to count
+    # (ties go to the lower threshold: the tighter region).
+    runs: list[tuple[int, int]] = []
+    start = -1
     for i, ok in enumerate(stable):
-        if ok and run_start < 0:
-            run_start = i
-        if (not ok or i == len(stable) - 1) and run_start >= 0:
+        if ok and start < 0:
+            start = i
+        if start >= 0 and (not ok or i == len(stable) - 1):
             end = i if ok else i - 1
-            if end - run_start + 1 > best_len:
-                best_len, best_start = end - run_start + 1, run_start
-            run_start = -1
+            runs.append((start, end - start + 1))
+            start = -1
+    long_runs = [r for r in runs if r[1] >= MIN_RUN_STEPS] or [max(runs, key=lambda r: r[1])]
+
+    def mean_growth(run: tuple[int, int]) -> float:
+        first, length = run
+        return float(np.mean(growth[first : first + length]))
+
+    best_start, best_len = min(long_runs, key=lambda r: (mean_growth(r), r[0]))
     lo = ts[best_start]
     hi = ts[best_start + best_len - 1] + THRESHOLD_STEP
     if hi >= MAX_THRESHOLD:

@@ -44,7 +44,7 @@ from kling_widget.emulator.vision.segment import ColourModel
 MIN_MARGIN = 6
 MARGIN_FRACTION = 0.35
 # How far (fraction of size) a mask may grow beyond the moved template in one frame.
-GROW_FRACTION = 0.08
+GROW_FRACTION = 0.04
 # The template is refreshed when the new mask is this complete (area ratio window).
 REFRESH_RANGE = (0.85, 1.25)
 
