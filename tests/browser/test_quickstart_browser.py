@@ -11,6 +11,7 @@ Never skipped: a missing Chromium fails the test (``scripts/test.sh`` installs i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,12 +163,21 @@ def _settle_lab(page: Any, seconds: float = 8.0) -> None:
     while time.monotonic() < deadline:
         dialog = page.query_selector(".jp-Dialog button.jp-mod-accept")
         if dialog is not None and dialog.is_visible():
-            dialog.click()
+            _click_if_still_there(dialog)
             deadline = time.monotonic() + 2.0
         news = page.query_selector(".jp-Notification-Toast-Close, .jp-toast-button >> text=No")
         if news is not None and news.is_visible():
-            news.click()
+            _click_if_still_there(news)
         time.sleep(0.25)
+
+
+def _click_if_still_there(element: Any) -> None:
+    # Lab animates and re-renders its prompts; one can vanish between finding and clicking it
+    # (then it no longer blocks the page, which is all this helper is for).
+    from playwright.sync_api import Error as PlaywrightError
+
+    with contextlib.suppress(PlaywrightError):
+        element.click(timeout=5_000)
 
 
 PIXEL_JS = """(el, [x, y]) => {
