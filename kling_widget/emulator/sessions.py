@@ -240,6 +240,11 @@ class SelectionSession:
         """Mark ``points`` on ``frame``; returns ``rle_mask_list`` for that frame."""
         with self.lock:
             existing = self.points.get(frame, [])
+            # A point already marked on this frame is not marked twice: a client that re-sends
+            # an add-selection whose reply was lost must not double its points (the emulator's
+            # choice; Kling does not document it).
+            marked = {(p.x, p.y) for p in existing}
+            points = [p for p in dict.fromkeys(points) if p not in marked]
             if frame not in self.points and len(self.points) >= MAX_MARKED_FRAMES:
                 raise invalid(
                     "frame_index",

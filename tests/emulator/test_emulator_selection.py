@@ -301,3 +301,16 @@ def test_segmentation_is_deterministic(emu: Emulator, client: Any, small_clip: P
         [mask] = client.add_selection(sid, 7, [centre(7)]).masks
         counts.append(mask.counts)
     assert counts[0] == counts[1]
+
+
+def test_a_re_sent_add_does_not_double_the_point(emu: Emulator, session: Any) -> None:
+    # A client re-sends add-selection when the first reply was lost: the point stays single,
+    # so one delete-selection of it leaves the frame empty.
+    sid = session.session_id
+    x, y = centre(3)
+    first = assert_envelope(add_raw(emu, sid, 3, [{"x": x, "y": y}]), 200, 0)
+    again = assert_envelope(add_raw(emu, sid, 3, [{"x": x, "y": y}]), 200, 0)
+    assert again["data"]["res"] == first["data"]["res"]
+    body = {"session_id": sid, "frame_index": 3, "points": [{"x": x, "y": y}]}
+    gone = assert_envelope(call(emu, "POST", ME + "/delete-selection", body), 200, 0)
+    assert gone["data"]["res"]["rle_mask_list"] == []
