@@ -19,6 +19,7 @@ import av
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from cli_helpers import SmallClip
 
 from kling_widget.limits import CLIP_LIMITS
 
@@ -98,39 +99,6 @@ def sample() -> Any:
     from kling_widget.media.samples import make_sample
 
     return make_sample("static")
-
-
-class SmallClip:
-    """The smallest clip Kling accepts (720x720, 24 fps, 2 s) with a red disc moving right.
-
-    Edits render in a fraction of the time the 1280x720 samples take; ``point(f)`` is the
-    disc's centre on frame ``f``, normalized.
-    """
-
-    width = height = 720
-    fps = 24
-    frame_count = 48
-    radius = 90
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        rng = np.random.default_rng(7)
-        tiles = rng.integers(90, 140, (self.height // 8, self.width // 8, 1), dtype=np.uint8)
-        background = np.repeat(np.repeat(tiles, 8, 0), 8, 1).repeat(3, 2)
-        yy, xx = np.mgrid[0 : self.height, 0 : self.width]
-        frames = np.empty((self.frame_count, self.height, self.width, 3), np.uint8)
-        for f in range(self.frame_count):
-            frames[f] = background
-            cx, cy = self.centre(f)
-            frames[f][(xx - cx) ** 2 + (yy - cy) ** 2 <= self.radius**2] = (220, 30, 30)
-        iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=self.fps)
-
-    def centre(self, f: int) -> tuple[int, int]:
-        return 200 + 4 * f, 360
-
-    def point(self, f: int) -> tuple[float, float]:
-        cx, cy = self.centre(f)
-        return round((cx + 0.5) / self.width, 4), round((cy + 0.5) / self.height, 4)
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +215,9 @@ def test_edit_removal_end_to_end(emulator: Any, small: SmallClip, removal: dict[
     x, y = removal["point"]
     assert body["frame_index"] == 0
     assert body["points"] == [{"x": x, "y": y}]
-    create = next(q for q in sent if q.path == "/v1/videos/multi-elements").json
+    create = next(
+        q for q in sent if q.method == "POST" and q.path == "/v1/videos/multi-elements"
+    ).json
     assert create["edit_mode"] == "removal"
     assert create["prompt"] == "Delete the selected object from <<<video_1>>>"
     assert create["duration"] == "5"  # a 2 s input is in the 2-5 s bracket
@@ -295,7 +265,9 @@ def test_edit_swap_sends_the_reference_image(
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert probe(out)[:2] == (small.width, small.height)
-    create = [q for q in emulator.requests if q.path == "/v1/videos/multi-elements"][-1].json
+    create = [
+        q for q in emulator.requests if q.method == "POST" and q.path == "/v1/videos/multi-elements"
+    ][-1].json
     assert create["edit_mode"] == "swap" and create["mode"] == "pro"
     assert len(create["image_list"]) == 1
     assert not create["image_list"][0]["image"].startswith("data:")

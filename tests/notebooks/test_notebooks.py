@@ -147,7 +147,7 @@ def test_scripting_runs_every_edit_and_lists_results(tmp_path: Path, emulator: A
     # A create the client had to retry carries the same external_task_id: count tasks once.
     creates: dict[str, Any] = {}
     for q in emulator.requests:
-        if q.path == "/v1/videos/multi-elements":
+        if q.method == "POST" and q.path == "/v1/videos/multi-elements":
             creates.setdefault(q.json["external_task_id"], q.json)
     sent = list(creates.values())[-len(expected) :]
     assert [c["edit_mode"] for c in sent] == ["removal", "swap", "addition"]
