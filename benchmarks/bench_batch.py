@@ -165,7 +165,7 @@ def run(
     def progress(p: BatchProgress) -> None:
         samples.append((time.monotonic(), p.in_flight))
 
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, t0, wall0 = time.process_time(), time.monotonic(), time.time()
     result = edit_many(
         jobs,
         concurrency=None if learned else limit,
@@ -175,7 +175,7 @@ def run(
         uploader=uploader_for(client),
         progress=False,
     )
-    wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    wall, cpu, wall1 = time.monotonic() - t0, time.process_time() - cpu0, time.time()
     for row in result:
         if not row.ok:
             print(f"  not done: {row.name}: {row.status}: {row.error}", flush=True)
@@ -214,6 +214,9 @@ def run(
         "server_task_s_max": round(max(lifetimes, default=0.0), 3),
         "server_span_s": round(server_span, 2),
         "server_slots_busy_mean": round(sum(lifetimes) / max(1e-9, server_span), 2),
+        # Batch start -> first task on the emulator; last task's end -> batch returned.
+        "startup_s": round(min(t["created"] for t in tasks) - wall0, 2),
+        "tail_s": round(wall1 - max(t["updated"] for t in tasks), 2),
         "cpu_s": round(cpu, 2),
         "cpu_per_wall": round(cpu / wall, 3),
         "kling_requests": stats["requests"],

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 DEFAULT_START = 16
 # Tasks that must end without a 1303 before one more slot is tried, at least (and at
 # least PROBE_ROUNDS x limit): each probe costs one refused create.
-MIN_PROBE_AFTER = 20
-PROBE_ROUNDS = 4
+MIN_PROBE_AFTER = 40
+PROBE_ROUNDS = 8
 
 
 @dataclass(frozen=True)
