@@ -51,6 +51,10 @@ _EXPORTS: dict[str, str] = {
     "encode_rle": "kling_widget.media.rle",
     "VideoSource": "kling_widget.media.video",
     "ReferenceImage": "kling_widget.media.images",
+    # emulator
+    "Emulator": "kling_widget.emulator",
+    "FaultPlan": "kling_widget.emulator",
+    "ManualClock": "kling_widget.emulator",
     # editor, journal, batch
     "Editor": "kling_widget.editor.editor",
     "Journal": "kling_widget.journal",
@@ -107,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kling_widget.api.webhooks import WebhookVerificationError, verify_webhook
     from kling_widget.batch import BatchResult, Job, edit_many, edit_many_async, load_jobs
     from kling_widget.editor.editor import Editor
+    from kling_widget.emulator import Emulator, FaultPlan, ManualClock
     from kling_widget.journal import Journal
     from kling_widget.media.images import ReferenceImage
     from kling_widget.media.rle import decode_rle, encode_rle
