@@ -300,3 +300,23 @@ def test_watermark_and_video_id_reuse(
     assert (again.width, again.height, again.total_frame) == (720, 720, 48)
     unknown = call(emu, "POST", ME + "/init-selection", {"video_id": "123", "task_id": "456"})
     assert "video_id" in assert_envelope(unknown, 400, 1201)["message"]
+
+
+def test_omni_tasks_are_queried_and_listed_apart(
+    emu: Emulator, client: Any, clock: ManualClock
+) -> None:
+    first = client.create_omni_video(
+        "fail: a boat", aspect_ratio="16:9", duration=3, external_task_id="omni-a"
+    )
+    second = client.create_omni_video("fail: a cat", aspect_ratio="1:1", duration=3)
+    assert first.kind == "omni-video" and first.status == "submitted"
+    assert client.get_omni_video("omni-a").task_id == first.task_id
+    assert [t.task_id for t in client.list_omni_videos(page=1, page_size=1)] == [second.task_id]
+    assert [t.task_id for t in client.list_omni_videos(page=2, page_size=1)] == [first.task_id]
+    assert client.list_tasks() == []
+    with pytest.raises(KlingNotFoundError):
+        client.get_omni_video("no-such-task")
+    with pytest.raises(KlingNotFoundError):
+        client.get_task(first.task_id)  # a Multi-Elements query does not see Omni tasks
+    clock.advance(3)
+    assert client.get_omni_video(first.task_id).status == "failed"
