@@ -223,6 +223,44 @@ class Editor:
             notice = self._notice.rstrip(".")
             prefix = f"{notice[:1].upper()}{notice[1:]}. " if notice else ""
             self._set_status(prefix + "Click the object you want to edit.", "info")
+        self._resume_unfinished()
+
+    def _resume_unfinished(self) -> None:
+        """A reopened clip: poll tasks still running, download finished results, show the last.
+
+        Runs on the task thread, so the canvas is usable at once; with nothing pending no
+        request is made.
+        """
+        try:
+            pending = self._project.pending()
+        except Exception:
+            pending = []
+
+        def show_latest() -> None:
+            path = self._project.result_path()
+            if path is not None:
+                self._result = Path(path)
+                self._show_result(self._result)
+
+        if not pending:
+            with contextlib.suppress(Exception):
+                show_latest()
+            return
+
+        def run() -> None:
+            self._set_status(
+                f"Picking up {len(pending)} unfinished task(s) from the journal…", "busy"
+            )
+            try:
+                self._project.resume(wait=True)
+                show_latest()
+            except Exception as exc:
+                self._set_status(explain("pick up the unfinished tasks", exc), "error")
+                return
+            done = f"Done: the edited clip is at {self._result}" if self._result else "Up to date"
+            self._set_status(f"{done} (picked up from the journal).", "ok")
+
+        self._task_worker.submit(run)
 
     def _attach_clip(self) -> None:
         """Build everything that depends on the clip (again after ``conform()``)."""

@@ -557,3 +557,37 @@ def test_shows_itself_once_per_cell(editor: Editor, monkeypatch: pytest.MonkeyPa
     bundle = editor._repr_mimebundle_()
     view = bundle["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == editor.widget.model_id
+
+
+def test_a_reopened_clip_picks_up_a_running_task_and_shows_its_result(
+    emu: Emulator, short: ShortClip, tmp_path: Path, sent: CommRecorder
+) -> None:
+    # The kernel dies while Kling renders: the next Editor on the clip polls the task,
+    # downloads the result and plays it, without creating a second task.
+    editor = Editor(
+        short.path,
+        client=emu.client(timeout=300),
+        uploader=emu.upload,
+        root=tmp_path,
+        autodisplay=False,
+    )
+    editor.select(0, [short.centre(0)])
+    task = editor.remove()
+    editor.close()
+    creates = len(requests(emu, CREATE))
+    again = Editor(
+        short.path,
+        client=emu.client(timeout=300),
+        uploader=emu.upload,
+        root=tmp_path,
+        autodisplay=False,
+    )
+    try:
+        again.wait_idle(TIMEOUT)
+        assert again.result is not None and again.result.is_file()
+        assert again.result.stat().st_size > 0
+        assert "picked up from the journal" in again.status, again.status
+        assert len(requests(emu, CREATE)) == creates
+        assert [t.task_id for t in emu.tasks()].count(task.task_id) == 1
+    finally:
+        again.close()
