@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 import jwt
@@ -595,8 +594,3 @@ def _duration_for(seconds: float) -> str:
             return label
     # Clips outside the brackets are refused at init-selection; keep the nearest.
     return "5" if seconds < 6 else "10"
-
-
-def file_url(base_url: str, file_id: str, name: str) -> str:
-    """URL of a served file."""
-    return f"{base_url}/emulator/files/{file_id}/{quote(name)}"
