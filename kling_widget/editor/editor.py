@@ -80,7 +80,9 @@ def _shell() -> Any:
         from IPython.core.getipython import get_ipython
     except ImportError:  # pragma: no cover - IPython ships with ipywidgets
         return None
-    return get_ipython()  # type: ignore[no-untyped-call]
+    # Called through Any: IPython 8 leaves it untyped, IPython 9 types it.
+    shell: Any = get_ipython
+    return shell()
 
 
 def _in_ipython_kernel() -> bool:
