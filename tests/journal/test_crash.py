@@ -250,14 +250,15 @@ def test_killed_while_downloading_resumes_with_range(
     files = "/emulator/files/"
     child = child_factory()
     child.expect("SELECTED")
-    child.go()
-    child.expect("CREATED")
-    # Armed now (the emulator itself fetched the uploaded clip from files/ at init): the
-    # result's first download gets half the body, then the connection closes; the retry
-    # then hangs. The render takes seconds, so the child is still polling here.
+    # Armed before the create (the emulator itself fetched the uploaded clip from files/ at
+    # init, so the next GET of files/ is the result's): its first download gets half the
+    # body, then the connection closes; the retry then hangs. Arming before the create
+    # means no race with a fast render.
     n_files = sum(1 for r in emu.requests if r.path.startswith(files))
     emu.faults.add("slow", path=files, method="GET", after=1, times=1, delay=15)
     emu.faults.add("truncate", path=files, method="GET", times=1)
+    child.go()
+    child.expect("CREATED")
     folder = _folder(tmp_path / "kp")
     parts = lambda: list(folder.glob("results/*.part"))  # noqa: E731
     _wait_for(
