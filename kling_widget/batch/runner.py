@@ -392,13 +392,10 @@ class _Batch:
                 await asyncio.sleep(self.backoff(1, KlingServerError("")))
                 try:
                     return await self.settle(project, row)
-                except _Refused:
+                except _Refused:  # no task after all; settle gave the slot back
                     refusals += 1
                     await asyncio.sleep(self.backoff(refusals, KlingRateLimitError("")))
                     continue
-                except BaseException:
-                    await self.limiter.release(task_ended=False)
-                    raise
             except BaseException:
                 await self.limiter.release(task_ended=False)
                 raise
@@ -408,9 +405,19 @@ class _Batch:
     async def settle(self, project: Project, row: JobOutcome) -> Task:
         """Resolve a ``creating`` (or running) journal row into Kling's task; slot held.
 
-        Raises :class:`_Refused` (slot already given back) when no task exists after all
-        (the re-sent create met 1303 or 1302): the caller creates it anew.
+        Raises :class:`_Refused` when no task exists after all (the re-sent create met
+        1303 or 1302): the caller creates it anew. On any exception the slot has been
+        given back.
         """
+        try:
+            return await self._settle(project, row)
+        except (_Refused, _GiveUp):
+            raise  # the slot was already given back (or given up, after a 1303)
+        except BaseException:
+            await self.limiter.release(task_ended=False)
+            raise
+
+    async def _settle(self, project: Project, row: JobOutcome) -> Task:
         attempt = 0
         while True:
             try:

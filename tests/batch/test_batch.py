@@ -339,3 +339,31 @@ def test_each_create_failure_ends_with_exactly_one_task(
         assert len(sent) == posts
         # Every create carried the same external_task_id unless Kling refused it outright.
         assert emu.tasks()[0].external_task_id == sent[-1].json["external_task_id"]
+
+
+def test_a_job_given_up_while_others_run_frees_exactly_its_slot(
+    clip3s: Path, tmp_path: Path
+) -> None:
+    from kling_widget.emulator import Emulator, FaultPlan
+
+    # The first create gets a 5xx (maybe created: looked up, not found, sent again); the
+    # other slot's create goes through; the re-send of the first is refused as invalid:
+    # that job ends in error while the other task runs.
+    plan = FaultPlan(seed=5)
+    plan.add("error", path="/v1/videos/omni-video", method="POST", times=1, status=500)
+    plan.add("error", path="/v1/videos/omni-video", method="POST", times=1, after=1, code=1201)
+    with Emulator(task_delays=(0.5, 1.5), concurrency_limit=2, faults=plan) as emu:
+        result = edit_many(
+            omni_jobs(clip3s, 4, "slot"),
+            concurrency=2,
+            client=emu.client(),
+            out_dir=tmp_path / "out",
+            uploader=emu.upload,
+            progress=False,
+        )
+        errors = [r for r in result if r.status != DONE]
+        assert len(errors) == 1 and "create rejected" in (errors[0].error or "")
+        assert result.counts == {"done": 3, "error": 1}
+        # Never a third task in flight: the emulator would have answered 1303.
+        assert result.limiter is not None and result.limiter.refusals == 0
+        assert len(emu.tasks()) == 3
