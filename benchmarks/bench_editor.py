@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kling_widget.api.client import KlingClient
 from kling_widget.api.models import Selection
 from kling_widget.editor.editor import Editor
-from kling_widget.media.rle import encode_rle
+from kling_widget.rle import encode_rle
 from kling_widget.media.samples import make_sample
 
 DISPLAY_WIDTH = 960

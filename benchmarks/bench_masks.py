@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from kling_widget.media.masks import overlay_mask
-from kling_widget.media.rle import decode_rle, encode_rle
+from kling_widget.rle import decode_rle, encode_rle
 
 
 def blob(h: int, w: int, frac: float = 0.12) -> np.ndarray:

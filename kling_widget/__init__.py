@@ -28,29 +28,31 @@ _EXPORTS: dict[str, str] = {
     "Task": "kling_widget.api.models",
     "TaskVideo": "kling_widget.api.models",
     "verify_webhook": "kling_widget.api.webhooks",
-    "KlingError": "kling_widget.api.errors",
-    "KlingValidationError": "kling_widget.api.errors",
-    "KlingAPIError": "kling_widget.api.errors",
-    "KlingAuthError": "kling_widget.api.errors",
-    "KlingAccountError": "kling_widget.api.errors",
-    "KlingPermissionError": "kling_widget.api.errors",
-    "KlingInvalidRequestError": "kling_widget.api.errors",
-    "KlingNotFoundError": "kling_widget.api.errors",
-    "KlingContentPolicyError": "kling_widget.api.errors",
-    "KlingRateLimitError": "kling_widget.api.errors",
-    "KlingServerError": "kling_widget.api.errors",
-    "KlingSessionExpiredError": "kling_widget.api.errors",
-    "KlingTransportError": "kling_widget.api.errors",
-    "KlingResponseError": "kling_widget.api.errors",
-    "KlingTimeoutError": "kling_widget.api.errors",
-    "KlingTaskFailedError": "kling_widget.api.errors",
-    "KlingSelectionError": "kling_widget.api.errors",
+    "KlingError": "kling_widget.errors",
+    "KlingValidationError": "kling_widget.errors",
+    "KlingAPIError": "kling_widget.errors",
+    "KlingAuthError": "kling_widget.errors",
+    "KlingAccountError": "kling_widget.errors",
+    "KlingPermissionError": "kling_widget.errors",
+    "KlingInvalidRequestError": "kling_widget.errors",
+    "KlingNotFoundError": "kling_widget.errors",
+    "KlingContentPolicyError": "kling_widget.errors",
+    "KlingRateLimitError": "kling_widget.errors",
+    "KlingServerError": "kling_widget.errors",
+    "KlingSessionExpiredError": "kling_widget.errors",
+    "KlingTransportError": "kling_widget.errors",
+    "KlingResponseError": "kling_widget.errors",
+    "KlingTimeoutError": "kling_widget.errors",
+    "KlingTaskFailedError": "kling_widget.errors",
+    "KlingSelectionError": "kling_widget.errors",
     "WebhookVerificationError": "kling_widget.api.webhooks",
     # media
-    "decode_rle": "kling_widget.media.rle",
-    "encode_rle": "kling_widget.media.rle",
+    "decode_rle": "kling_widget.rle",
+    "encode_rle": "kling_widget.rle",
     "VideoSource": "kling_widget.media.video",
     "ReferenceImage": "kling_widget.media.images",
+    "make_sample": "kling_widget.media.samples",
+    "sample_image": "kling_widget.media.samples",
     # emulator
     "Emulator": "kling_widget.emulator",
     "FaultPlan": "kling_widget.emulator",
@@ -88,7 +90,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kling_widget.api.async_client import AsyncKlingClient
     from kling_widget.api.client import KlingClient
     from kling_widget.api.credentials import Credentials
-    from kling_widget.api.errors import (
+    from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task, TaskVideo
+    from kling_widget.api.webhooks import WebhookVerificationError, verify_webhook
+    from kling_widget.batch import BatchResult, Job, edit_many, edit_many_async, load_jobs
+    from kling_widget.editor.editor import Editor
+    from kling_widget.emulator import Emulator, FaultPlan, ManualClock
+    from kling_widget.errors import (
         KlingAccountError,
         KlingAPIError,
         KlingAuthError,
@@ -107,13 +114,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         KlingTransportError,
         KlingValidationError,
     )
-    from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task, TaskVideo
-    from kling_widget.api.webhooks import WebhookVerificationError, verify_webhook
-    from kling_widget.batch import BatchResult, Job, edit_many, edit_many_async, load_jobs
-    from kling_widget.editor.editor import Editor
-    from kling_widget.emulator import Emulator, FaultPlan, ManualClock
     from kling_widget.journal import Journal
     from kling_widget.media.images import ReferenceImage
-    from kling_widget.media.rle import decode_rle, encode_rle
+    from kling_widget.media.samples import make_sample, sample_image
     from kling_widget.media.video import VideoSource
     from kling_widget.project import Project
+    from kling_widget.rle import decode_rle, encode_rle

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kling_widget.api.errors import (
+from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task
+from kling_widget.errors import (
     KlingAPIError,
     KlingError,
     KlingNotFoundError,
@@ -36,7 +37,6 @@ from kling_widget.api.errors import (
     KlingTransportError,
     KlingValidationError,
 )
-from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task
 from kling_widget.journal import (
     DEFAULT_ROOT,
     Journal,

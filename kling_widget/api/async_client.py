@@ -18,9 +18,9 @@ import httpx
 from kling_widget.api import core
 from kling_widget.api.client import make_core
 from kling_widget.api.credentials import Credentials
-from kling_widget.api.errors import KlingTransportError
 from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
 from kling_widget.api.validation import SelectionTracker
+from kling_widget.errors import KlingTransportError
 from kling_widget.limits import OMNI_DEFAULT_MODEL
 
 T = TypeVar("T")

@@ -43,7 +43,8 @@ import httpx
 
 from kling_widget.api import validation as v
 from kling_widget.api.credentials import Credentials
-from kling_widget.api.errors import (
+from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
+from kling_widget.errors import (
     KlingAPIError,
     KlingAuthError,
     KlingError,
@@ -60,7 +61,6 @@ from kling_widget.api.errors import (
     KlingValidationError,
     error_class_for,
 )
-from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
 from kling_widget.limits import DEFAULT_BASE_URL, MULTI_ELEMENTS_MODEL, OMNI_DEFAULT_MODEL
 
 logger = logging.getLogger("kling_widget")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import jwt
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import JWT_LIFETIME_S, JWT_NOT_BEFORE_SKEW_S, JWT_REFRESH_MARGIN_S
 
 ENV_API_KEY = "KLING_API_KEY"

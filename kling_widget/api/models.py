@@ -94,7 +94,7 @@ class ObjectMask:
 
         ``shape`` (h, w) of the frame lets the codec accept a swapped ``[w, h]`` size.
         """
-        from kling_widget.media.rle import decode_rle  # lazy: api must not import media eagerly
+        from kling_widget.rle import decode_rle
 
         result: npt.NDArray[np.uint8] = decode_rle(self.rle, shape)
         return result

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import (
     DURATIONS,
     EDIT_MODE_IMAGES,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kling_widget.api.errors import KlingError
+from kling_widget.errors import KlingError
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300

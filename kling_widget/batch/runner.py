@@ -44,15 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kling_widget.api.errors import (
-    KlingAPIError,
-    KlingError,
-    KlingRateLimitError,
-    KlingResponseError,
-    KlingServerError,
-    KlingTransportError,
-    KlingValidationError,
-)
 from kling_widget.api.models import Task
 from kling_widget.batch.jobs import Job, JobError, check_jobs, check_media
 from kling_widget.batch.limiter import DEFAULT_START, SlotLimiter
@@ -65,6 +56,15 @@ from kling_widget.batch.progress import (
     stderr_is_tty,
 )
 from kling_widget.batch.result import DONE, ERROR, FAILED, TIMEOUT, BatchResult, JobOutcome
+from kling_widget.errors import (
+    KlingAPIError,
+    KlingError,
+    KlingRateLimitError,
+    KlingResponseError,
+    KlingServerError,
+    KlingTransportError,
+    KlingValidationError,
+)
 from kling_widget.journal.fetch import DownloadError
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ def out(*parts: object) -> None:
 
 def report_error(exc: BaseException) -> int:
     """Print ``exc`` as a readable line and return the exit code it maps to."""
-    from kling_widget.api.errors import KlingError, KlingValidationError
+    from kling_widget.errors import KlingError, KlingValidationError
 
     if isinstance(exc, KlingValidationError):
         eprint(f"error: invalid {exc.field}: {exc.field}={_short(exc.value)}: {exc.rule}")

@@ -265,7 +265,7 @@ def _run_flow(
     prompt: str,
     negative: str | None,
 ) -> int:
-    from kling_widget.api.errors import KlingTaskFailedError
+    from kling_widget.errors import KlingTaskFailedError
     from kling_widget.project import Project
 
     steps = 1 + len(frames) + 3  # session, each frame, create, wait, download

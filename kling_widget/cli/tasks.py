@@ -85,7 +85,7 @@ def format_table(tasks: list[Any]) -> str:
 
 def find_task(client: Any, task_id: str) -> Any:
     """A task by id from either API: Multi-Elements first, then Omni-Video."""
-    from kling_widget.api.errors import KlingNotFoundError
+    from kling_widget.errors import KlingNotFoundError
 
     try:
         return client.get_task(task_id)

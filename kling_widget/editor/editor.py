@@ -25,14 +25,6 @@ import ipywidgets as widgets
 import numpy as np
 
 from kling_widget import limits
-from kling_widget.api.errors import (
-    KlingAuthError,
-    KlingRateLimitError,
-    KlingTaskFailedError,
-    KlingTimeoutError,
-    KlingTransportError,
-    KlingValidationError,
-)
 from kling_widget.editor.controls import OMNI_MODE, Controls, thumbnail_png
 from kling_widget.editor.state import (
     EditorState,
@@ -47,6 +39,14 @@ from kling_widget.editor.state import (
 )
 from kling_widget.editor.tracking import load_tracking
 from kling_widget.editor.view import FrameView, Strip, label_map, mask_png
+from kling_widget.errors import (
+    KlingAuthError,
+    KlingRateLimitError,
+    KlingTaskFailedError,
+    KlingTimeoutError,
+    KlingTransportError,
+    KlingValidationError,
+)
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from kling_widget import limits
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 
 Point = tuple[float, float]
 Tool = Literal["add", "remove"]

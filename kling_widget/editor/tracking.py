@@ -59,7 +59,7 @@ def _rle_of(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def parse_tracking(data: Any, shape: tuple[int, int]) -> TrackedMasks:
     """Masks per (API) frame index from a parsed tracking document; ``{}`` if unknown."""
-    from kling_widget.media.rle import decode_rle
+    from kling_widget.rle import decode_rle
 
     frames: list[tuple[int, Any]] = []
     if isinstance(data, Mapping):

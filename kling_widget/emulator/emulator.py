@@ -18,7 +18,6 @@ import jwt
 
 from kling_widget import __version__
 from kling_widget.api import validation as v
-from kling_widget.api.errors import KlingValidationError
 from kling_widget.emulator.auth import Authenticator
 from kling_widget.emulator.clip import Clip
 from kling_widget.emulator.clock import Clock, wall_clock
@@ -36,6 +35,7 @@ from kling_widget.emulator.server import (
 from kling_widget.emulator.sessions import SelectionSession, SessionStore
 from kling_widget.emulator.tasks import TaskRecord, TaskStore, new_id
 from kling_widget.emulator.uploads import FileStore
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import (
     DURATION_FOR_BRACKET,
     JWT_LIFETIME_S,

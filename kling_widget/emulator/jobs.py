@@ -37,7 +37,7 @@ from kling_widget.emulator.vision.render import (
     swap_into,
     world_box,
 )
-from kling_widget.media.rle import encode_rle
+from kling_widget.rle import encode_rle
 
 TRACKING_FORMAT = "kling-widget-emulator/tracking-v1"
 WATERMARK_TEXT = "Kling emulator"

@@ -38,7 +38,7 @@ from kling_widget.emulator.vision.segment import (
 )
 from kling_widget.emulator.vision.track import resolve_overlaps, track, track_to
 from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
-from kling_widget.media.rle import encode_rle
+from kling_widget.rle import encode_rle
 
 # Sessions whose decoded work frames are kept in memory at once.
 MAX_DECODED_SESSIONS = 6

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import (
     IMAGE_FORMATS,
     IMAGE_MAX_ASPECT,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS, ClipLimits
 from kling_widget.media.violations import Violation
 

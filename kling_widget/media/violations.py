@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 
 __all__ = ["Violation", "raise_for"]
 

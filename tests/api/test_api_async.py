@@ -18,7 +18,7 @@ from kling_fake_server import (
     task_json,
 )
 
-from kling_widget.api import errors as e
+from kling_widget import errors as e
 from kling_widget.api.async_client import AsyncKlingClient
 
 ME = "/v1/videos/multi-elements"

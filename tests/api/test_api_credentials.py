@@ -8,7 +8,7 @@ from kling_fake_server import ACCESS_KEY, API_KEY, SECRET_KEY, FakeKling, task_j
 
 from kling_widget.api.client import KlingClient
 from kling_widget.api.credentials import Credentials
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import JWT_LIFETIME_S, JWT_REFRESH_MARGIN_S
 
 

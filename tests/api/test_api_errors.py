@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kling_fake_server import FakeKling, Reply, SleepLog, envelope, shared_http, task_json
 
-from kling_widget.api import errors as e
+from kling_widget import errors as e
 from kling_widget.api.client import KlingClient
 
 # (HTTP status, code, error class) for every row of the documented table.

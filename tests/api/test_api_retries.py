@@ -19,7 +19,7 @@ from kling_fake_server import (
     task_json,
 )
 
-from kling_widget.api import errors as e
+from kling_widget import errors as e
 from kling_widget.api.client import KlingClient
 from kling_widget.api.core import RetryPolicy
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from kling_widget.api import validation as v
 from kling_widget.api.client import KlingClient
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 
 
 def img(w: int = 400, h: int = 300, fmt: str = "PNG", mode: str = "RGB") -> bytes:

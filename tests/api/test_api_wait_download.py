@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kling_fake_server import FakeKling, Recorded, Reply, SleepLog, envelope, task_json
 
-from kling_widget.api import errors as e
+from kling_widget import errors as e
 from kling_widget.api.client import KlingClient
 from kling_widget.api.models import Task
 

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 
 OMNI_PATH = "/v1/videos/omni-video"
 

@@ -200,7 +200,7 @@ def test_parser_registry_builds_every_subcommand() -> None:
 
 
 def test_api_errors_exit_1_with_code_and_request_id(capsys: pytest.CaptureFixture[str]) -> None:
-    from kling_widget.api.errors import KlingServerError
+    from kling_widget.errors import KlingServerError
 
     err = KlingServerError("internal error", http_status=500, code=5000, request_id="req-42")
     assert report_error(err) == 1
@@ -211,7 +211,7 @@ def test_api_errors_exit_1_with_code_and_request_id(capsys: pytest.CaptureFixtur
 
 
 def test_validation_errors_exit_2_with_field_value_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    from kling_widget.api.errors import KlingValidationError
+    from kling_widget.errors import KlingValidationError
 
     assert report_error(KlingValidationError("prompt", "x" * 3, "at most 2500 characters")) == 2
     assert "prompt='xxx': at most 2500 characters" in capsys.readouterr().err

@@ -19,10 +19,10 @@ import pytest
 from editor_helpers import CommRecorder
 from PIL import Image
 
-from kling_widget.api.errors import KlingInvalidRequestError, KlingValidationError
 from kling_widget.editor.editor import Editor
 from kling_widget.emulator import Emulator
 from kling_widget.emulator.faults import FaultPlan
+from kling_widget.errors import KlingInvalidRequestError, KlingValidationError
 from kling_widget.media.masks import resize_mask
 from kling_widget.media.samples import Sample, make_sample, sample_image
 

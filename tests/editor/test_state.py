@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from kling_widget import limits
-from kling_widget.api.errors import KlingValidationError
 from kling_widget.editor.state import (
     EditorState,
     FrameMasks,
@@ -22,6 +21,7 @@ from kling_widget.editor.state import (
     template_for,
     time_label,
 )
+from kling_widget.errors import KlingValidationError
 
 
 def make_state(**kw: object) -> EditorState:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from kling_widget.editor.tracking import load_tracking, parse_tracking
-from kling_widget.media.rle import encode_rle
+from kling_widget.rle import encode_rle
 
 
 def _mask(h: int, w: int, y0: int, x0: int, size: int) -> np.ndarray:

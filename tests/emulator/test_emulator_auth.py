@@ -10,8 +10,8 @@ import pytest
 from emu_helpers import ME, assert_envelope, call
 
 from kling_widget.api.client import KlingClient
-from kling_widget.api.errors import KlingAuthError
 from kling_widget.emulator import Emulator, ManualClock
+from kling_widget.errors import KlingAuthError
 
 LIST = ME + "?pageNum=1&pageSize=5"
 

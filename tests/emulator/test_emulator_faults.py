@@ -10,8 +10,8 @@ import httpx
 import pytest
 from emu_helpers import ME, assert_envelope, call, disc_centre
 
-from kling_widget.api.errors import KlingResponseError
 from kling_widget.emulator import Emulator, FaultPlan, ManualClock
+from kling_widget.errors import KlingResponseError
 
 LIST = ME + "?pageNum=1&pageSize=5"
 

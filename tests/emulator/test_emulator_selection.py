@@ -18,9 +18,9 @@ import pytest
 from emu_helpers import ME, assert_envelope, call, disc_centre, disc_mask, write_clip
 from PIL import Image
 
-from kling_widget.api.errors import KlingInvalidRequestError, KlingSessionExpiredError
 from kling_widget.emulator import Emulator, ManualClock
-from kling_widget.media.rle import decode_rle
+from kling_widget.errors import KlingInvalidRequestError, KlingSessionExpiredError
+from kling_widget.rle import decode_rle
 
 SIZE = 720
 RADIUS = SIZE * 0.12

@@ -18,9 +18,9 @@ import pytest
 from emu_helpers import ME, assert_envelope, call, disc_centre, png_b64
 from PIL import Image
 
-from kling_widget.api.errors import KlingNotFoundError
 from kling_widget.api.webhooks import verify_webhook
 from kling_widget.emulator import Emulator, ManualClock
+from kling_widget.errors import KlingNotFoundError
 
 PROMPT = "Delete the red disc from <<<video_1>>>"
 LONG = "x" * 2501

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from kling_widget.emulator import Emulator
-from kling_widget.media.rle import decode_rle
 from kling_widget.media.samples import Sample, make_sample
 from kling_widget.media.video import VideoSource
+from kling_widget.rle import decode_rle
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from journal_helpers import ball_centre
 
-from kling_widget.api.errors import KlingTransportError
+from kling_widget.errors import KlingTransportError
 from kling_widget.project import Project
 
 CREATE_PATH = "/v1/videos/multi-elements"

@@ -15,7 +15,7 @@ import pytest
 from journal_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, served_sha256
 from PIL import Image
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.journal import Journal
 from kling_widget.project import Project
 
@@ -186,7 +186,7 @@ def test_reference_images_are_files_referenced_by_sha256(
 def test_failed_create_is_recorded_as_rejected(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
-    from kling_widget.api.errors import KlingAPIError
+    from kling_widget.errors import KlingAPIError
 
     p = _project(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball])

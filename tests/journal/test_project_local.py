@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.project import Project
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from journal_helpers import CLIP_FPS, make_clip, served_sha256
 
-from kling_widget.api.errors import KlingServerError, KlingValidationError
+from kling_widget.errors import KlingServerError, KlingValidationError
 from kling_widget.project import Project
 
 OMNI_PATH = "/v1/videos/omni-video"

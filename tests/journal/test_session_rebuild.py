@@ -158,7 +158,7 @@ def test_a_mask_mismatch_after_replay_is_reported(
     p.select(0, [ball_centre(0)])
     p.select(30, [ball_centre(30)])
     # Make the journal remember a different mask for frame 30 (as if the server changed).
-    from kling_widget.media.rle import encode_rle
+    from kling_widget.rle import encode_rle
 
     arr = p.masks(30)[0].to_array()
     shifted = np.roll(arr, 40, axis=1)

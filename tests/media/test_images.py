@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import IMAGE_MAX_BYTES, IMAGE_MIN_SIDE
 from kling_widget.media import images as images_mod
 from kling_widget.media.images import ReferenceImage, reference_image

@@ -20,7 +20,7 @@ from kling_widget.media.masks import (
     overlay_rgba,
     resize_mask,
 )
-from kling_widget.media.rle import decode_rle, encode_rle
+from kling_widget.rle import decode_rle, encode_rle
 
 
 def reference_blend(frame: np.ndarray, mask: np.ndarray, color: tuple, alpha: int) -> np.ndarray:

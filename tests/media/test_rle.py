@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kling_widget.media.rle import decode_rle, encode_rle, fit_rle_size, rle_counts
+from kling_widget.rle import decode_rle, encode_rle, fit_rle_size, rle_counts
 
 coco = pytest.importorskip("pycocotools.mask")
 # pycocotools' own NumPy 2 deprecation notice, not ours.

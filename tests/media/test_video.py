@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kling_widget.api.errors import KlingValidationError
+from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS
 from kling_widget.media.video import VideoError, VideoSource, _target_size
 from kling_widget.media.violations import Violation
