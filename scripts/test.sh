@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need, then
-# lint, format check, type check and the full test suite, browser test included.
+# lint, format check, type check, the import-layer contracts and the full test suite,
+# browser tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +19,7 @@ fi
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m mypy
+# Layers point one way and no package has an import circle (contracts in pyproject.toml).
+lint-imports
 # pytest exits non-zero when a test fails and (code 5) when no test ran.
 python3 -m pytest "$@"
