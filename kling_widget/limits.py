@@ -1,8 +1,9 @@
 """Kling's documented limits, in one place.
 
-Every check in the package (client validation, clip preflight, reference-image
-checks, the emulator's own validation) reads these numbers, so a limit is
-changed here once. Source: ``shared/kling-api.md`` and the doc pages it cites.
+Every check in the package (the rules in ``kling_widget.rules``, clip preflight,
+reference-image checks, the emulator) reads these numbers, so a limit is changed here once.
+Sources: Kling's public API pages for Multi-Elements, Omni-Video, authentication, errors and
+callbacks (https://app.klingai.com/global/dev/document-api). Imports nothing from the package.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ CLIP_LIMITS = {
 RELAY_DURATION_SLACK_S = 0.5
 # Kling answers with 5 s for 2-5 s inputs and 10 s for 7-10 s inputs.
 DURATION_FOR_BRACKET = {(2.0, 5.0): "5", (7.0, 10.0): "10"}
+# The one tolerance used when a measured clip length is mapped to a bracket (either side):
+# the relay's documented slack, which also absorbs container rounding of a few frames.
+DURATION_TOLERANCE_S = RELAY_DURATION_SLACK_S
 
 # --- reference images -------------------------------------------------------
 IMAGE_FORMATS = ("jpeg", "png")  # .jpg / .jpeg / .png
@@ -92,6 +96,9 @@ IMAGE_MAX_BYTES = 10 * 1024 * 1024
 IMAGE_MIN_SIDE = 300
 IMAGE_MIN_ASPECT = 1 / 2.5
 IMAGE_MAX_ASPECT = 2.5
+# A safety bound of ours, not Kling's: a reference image is fully decoded to check it, and a
+# small file can declare a huge canvas. 50 Mpx is far above any useful reference image.
+IMAGE_MAX_PIXELS = 50_000_000
 
 # --- Omni-Video -------------------------------------------------------------
 OMNI_MODELS = ("kling-video-o1", "kling-v3-omni")
@@ -106,7 +113,13 @@ OMNI_MAX_REFS_WITHOUT_VIDEO = 7
 OMNI_MAX_SHOTS = 6
 OMNI_MAX_SHOT_PROMPT_CHARS = 512
 OMNI_OUTPUT_FPS = 24
-OMNI_SHOT_TYPES = ("customize",)
+OMNI_SHOT_TYPES = ("customize", "intelligence")
+# Output duration range per model, inclusive seconds (capability map).
+OMNI_MODEL_DURATIONS = {"kling-video-o1": (3, 10), "kling-v3-omni": (3, 15)}
+# O1 text-to-video and first-frame image-to-video give only these durations.
+OMNI_O1_GENERATION_DURATIONS = ("5", "10")
+# Models for which an end frame with more than OMNI_MAX_IMAGES_WITH_END_FRAME images is refused.
+OMNI_END_FRAME_LIMITED_MODELS = ("kling-video-o1",)
 OMNI_SOUND_VALUES = ("on", "off")
 OMNI_KEEP_SOUND_VALUES = ("yes", "no")
 # Omni refuses an end frame when more than this many images are given.

@@ -330,7 +330,7 @@ class ClientCore:
         wire_images = [
             _image_item(item, f"image_list[{i}]", "image") for i, item in enumerate(images)
         ]
-        ext = external_task_id if external_task_id is not None else v.new_external_task_id()
+        ext = external_task_id if v.is_given(external_task_id) else v.new_external_task_id()
         body = _drop_none(
             {
                 "model_name": MULTI_ELEMENTS_MODEL,
@@ -387,7 +387,7 @@ class ClientCore:
         external_task_id: str | None = None,
     ) -> RequestSpec[Task]:
         """POST an Omni-Video task (always with an ``external_task_id``)."""
-        ext = external_task_id if external_task_id is not None else v.new_external_task_id()
+        ext = external_task_id if v.is_given(external_task_id) else v.new_external_task_id()
         body = _drop_none(
             {
                 "model_name": model_name,
@@ -792,7 +792,8 @@ def normalize_base_url(url: str) -> str:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: val for k, val in d.items() if val is not None}
+    # "Not given" is one rule (``rules.is_given``): the client never sends an empty field.
+    return {k: val for k, val in d.items() if v.is_given(val)}
 
 
 def _retryable(outcome: _Failure) -> bool:

@@ -123,7 +123,7 @@ CASES: list[tuple[str, Call, str, str]] = [
     ("duration-float", me(duration=5.5), "duration", "5, 10"),
     ("watermark-str", me(watermark="yes"), "watermark_info.enabled", "true or false"),
     ("callback-not-url", me(callback_url="ftp://x"), "callback_url", "http"),
-    ("external-empty", me(external_task_id=" "), "external_task_id", "non-empty"),
+    ("external-slash", me(external_task_id="a/b"), "external_task_id", "'/'"),
     ("session-missing", me(session_id=None), "session_id", "non-empty"),
     ("image-gif", me(image_list=[img(400, 400, "GIF")]), "image_list[0]", "jpg/jpeg or png"),
     ("image-small-side", me(image_list=[img(299, 400)]), "image_list[0]", ">= 300"),
@@ -234,8 +234,9 @@ CASES: list[tuple[str, Call, str, str]] = [
     ("omni-element-id", omni(element_list=["abc"]), "element_list[0].element_id", "integer"),
     ("omni-aspect", omni(aspect_ratio="4:3"), "aspect_ratio", "16:9, 9:16, 1:1"),
     ("omni-aspect-missing", omni(video_list=None), "aspect_ratio", "required unless"),
-    ("omni-duration-2", omni(duration=2), "duration", "3, 4"),
-    ("omni-duration-16", omni(duration="16"), "duration", "3, 4"),
+    ("omni-duration-2", omni(duration=2), "duration", "3-10 s"),
+    ("omni-duration-16", omni(duration="16", model_name="kling-v3-omni"), "duration", "3-15 s"),
+    ("omni-o1-duration-11", omni(duration="11"), "duration", "kling-video-o1 takes 3-10 s"),
     ("omni-mode", omni(mode="fast"), "mode", "std, pro"),
     ("omni-sound-on-with-video", omni(sound=True), "sound", "must be 'off'"),
     (
@@ -429,6 +430,7 @@ def test_boundary_values_are_accepted(client: KlingClient, server: FakeKling) ->
         negative_prompt="n" * 2500,
     )
     client.create_omni_video(
+        model_name="kling-v3-omni",
         multi_shot=True,
         shot_type="customize",
         duration=15,

@@ -193,7 +193,7 @@ def test_create_task_removal_minimal_body_gets_external_id(
     client.create_task("s-1", "removal", "Delete the cup from <<<video_1>>>")
     body = server.requests[0].json
     ext = body.pop("external_task_id")
-    assert len(ext) == 32 and int(ext, 16) >= 0
+    assert ext.startswith("kw-") and len(ext) == 35 and int(ext[3:], 16) >= 0
     assert body == {
         "model_name": "kling-v1-6",
         "session_id": "s-1",
