@@ -73,7 +73,7 @@ def default_client(quiet: bool = False) -> tuple[KlingClient, str]:
     notice = f"{EMULATOR_NOTICE} (no Kling credentials found) at {emu.base_url}"
     if not quiet:
         print(notice, file=sys.stderr, flush=True)
-    return emu.client(), notice
+    return KlingClient(**emu.client_options()), notice
 
 
 def is_emulator(base_url: str) -> bool:
