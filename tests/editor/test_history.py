@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fake_selection import FakeOps
 
 from kling_widget.editor.history import (
     Change,
@@ -20,46 +21,6 @@ from kling_widget.editor.history import (
 
 Point = tuple[float, float]
 P1, P2, P3 = (0.25, 0.5), (0.3000000000000001, 0.52), (0.75, 0.125)
-
-
-class FakeOps:
-    """A selection that behaves like Kling's: delete needs the exact points."""
-
-    def __init__(self) -> None:
-        self.points: dict[int, list[Point]] = {}
-        self.calls: list[tuple[str, int | None, list[Point]]] = []
-        self.fail_next: str | None = None
-
-    def _maybe_fail(self, op: str) -> None:
-        if self.fail_next == op:
-            self.fail_next = None
-            raise ConnectionError(f"{op} lost")
-
-    def select(self, frame: int, points: Sequence[Point]) -> object:
-        self._maybe_fail("select")
-        self.calls.append(("add", frame, list(points)))
-        self.points.setdefault(frame, []).extend(points)
-        return None
-
-    def unselect(self, frame: int, points: Sequence[Point]) -> object:
-        self._maybe_fail("unselect")
-        have = self.points.get(frame, [])
-        missing = [p for p in points if p not in have]
-        assert not missing, f"delete of points never added: {missing}"
-        self.calls.append(("delete", frame, list(points)))
-        self.points[frame] = [p for p in have if p not in points]
-        if not self.points[frame]:
-            del self.points[frame]
-        return None
-
-    def clear(self) -> object:
-        self._maybe_fail("clear")
-        self.calls.append(("clear", None, []))
-        self.points.clear()
-        return None
-
-    def current_points(self) -> Mapping[int, Sequence[Point]]:
-        return {f: list(p) for f, p in self.points.items()}
 
 
 def test_undo_of_an_add_deletes_exactly_the_same_points() -> None:
