@@ -1,4 +1,4 @@
-"""Errors raised by the project journal."""
+"""Errors raised by the project journal (imports nothing from the package)."""
 
 from __future__ import annotations
 
@@ -32,17 +32,34 @@ class JournalLockedError(JournalError):
     """Another live process holds the journal for writing.
 
     Policy: one writer per journal (a notebook, a CLI run, a batch); any number of
-    read-only readers (``Journal(path, read_only=True)``).
+    read-only readers (``Journal(path, read_only=True)``, ``Project(clip, read_only=True)``).
+    ``pid`` and ``host`` name the writer when its lock file says so.
     """
 
     def __init__(self, path: str | Path, pid: int | None, host: str | None) -> None:
         self.path = Path(path)
         self.pid = pid
         self.host = host
-        who = f"pid {pid}" if pid is not None else "another process"
-        if host:
-            who += f" on {host}"
         super().__init__(
-            f"journal {self.path} is in use by {who}; open it read-only "
-            "(Journal(path, read_only=True)) or close the other notebook/process first"
+            f"journal {self.path} is open in {self.holder}; close it there, "
+            "or open it read-only (Project(clip, read_only=True))"
+        )
+
+    @property
+    def holder(self) -> str:
+        """Who holds the lock, in words: ``another process (pid 123 on host)``."""
+        if self.pid is None:
+            return "another process"
+        where = f" on {self.host}" if self.host else ""
+        return f"another process (pid {self.pid}{where})"
+
+
+class JournalReadOnlyError(JournalError):
+    """A change was asked of a journal opened read-only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"journal {self.path} is open read-only: nothing can be changed through it "
+            "(open it without read_only once no other process has it open)"
         )

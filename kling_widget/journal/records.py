@@ -1,4 +1,7 @@
-"""Plain records read back from the journal."""
+"""Plain records read back from the journal, and the journal's own task statuses.
+
+Imports only the edit rules (for Kling's task states); nothing else of the package.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from kling_widget.rules import TaskState
+
+# The journal's own task statuses, beside Kling's (``TaskState``): the row is written
+# before the create is sent (CREATING) and marked REJECTED when the server refused the
+# create outright, so nothing was billed.
+CREATING = "creating"
+REJECTED = "rejected"
+RUNNING = (TaskState.SUBMITTED.value, TaskState.PROCESSING.value)
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -75,10 +87,10 @@ class StatusChange:
 class TaskRecord:
     """A task as the journal knows it, for ``Project.history()``.
 
-    ``status`` is Kling's (``submitted``/``processing``/``succeed``/``failed``) or one of
-    the journal's own: ``creating`` (row written, reply not seen yet) and ``rejected``
-    (the server refused the create; nothing was billed). ``warning`` is set when a
-    result is not on disk and its URL expires soon (or already did).
+    ``status`` is Kling's (:class:`~kling_widget.rules.TaskState`) or one of the journal's
+    own: ``creating`` (row written, reply not seen yet) and ``rejected`` (the server
+    refused the create; nothing was billed); the properties below say which. ``warning``
+    is set when a result is not on disk and its URL expires soon (or already did).
     """
 
     external_task_id: str
@@ -101,11 +113,41 @@ class TaskRecord:
 
     @property
     def result_path(self) -> Path | None:
-        """The first downloaded result file that still exists, if any."""
+        """The first downloaded result still on disk with its recorded size, if any."""
         for d in self.downloads:
-            if d.path.exists():
+            if d.path.is_file() and d.path.stat().st_size == d.size:
                 return d.path
         return None
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Written before its create was sent, and no answer seen yet (may exist on Kling)."""
+        return self.status == CREATING
+
+    @property
+    def rejected(self) -> bool:
+        """The server refused the create: no task exists, nothing was billed."""
+        return self.status == REJECTED
+
+    @property
+    def running(self) -> bool:
+        """Kling accepted it and has not finished it yet."""
+        return self.status in RUNNING
+
+    @property
+    def active(self) -> bool:
+        """Unconfirmed or running: it holds (or may hold) one of the account's task slots."""
+        return self.unconfirmed or self.running
+
+    @property
+    def succeeded(self) -> bool:
+        """Kling finished it successfully (the result may or may not be on disk)."""
+        return self.status == TaskState.SUCCEEDED.value
+
+    @property
+    def failed(self) -> bool:
+        """Kling ran it and it failed."""
+        return self.status == TaskState.FAILED.value
 
     @property
     def created(self) -> datetime | None:

@@ -1,4 +1,9 @@
-"""Rebuilding a damaged journal: keep the bad file, copy every readable row."""
+"""Rebuilding a damaged journal: keep the bad file, copy every readable row.
+
+Builds the fresh journal through :class:`~kling_widget.journal.database.Database` under
+the owner lock; imports the journal's database, files, lock, records and schema, never
+the store (which calls this module).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,12 @@ import struct
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kling_widget.journal.database import Database
+from kling_widget.journal.files import LOCK_NAME, journal_file
+from kling_widget.journal.lock import OwnerLock
 from kling_widget.journal.records import RecoveryReport
 from kling_widget.journal.schema import TABLES
-
-if TYPE_CHECKING:
-    from kling_widget.journal.store import Journal
 
 
 def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> int | None:
@@ -73,23 +77,19 @@ def _readable_copy(damaged: Path, scratch: Path) -> Path:
 
 
 def recover_journal(path: Path) -> RecoveryReport:
-    """Implementation of :meth:`Journal.recover` (see there)."""
-    from kling_widget.journal.lock import OwnerLock
-    from kling_widget.journal.store import JOURNAL_NAME, LOCK_NAME, Journal
-
-    if path.is_dir() or path.suffix != ".sqlite3":
-        path = path / JOURNAL_NAME
+    """Implementation of :meth:`Journal.recover <kling_widget.journal.Journal.recover>`."""
+    path = journal_file(path)
     if not path.exists():
         raise FileNotFoundError(f"no journal at {path}")
     # Hold the owner lock throughout: nobody may be writing a file we move aside.
     lock = OwnerLock(path.parent / LOCK_NAME, path)
     try:
-        return _recover_locked(path, Journal)
+        return _recover_locked(path)
     finally:
         lock.release()
 
 
-def _recover_locked(path: Path, journal_cls: type[Journal]) -> RecoveryReport:
+def _recover_locked(path: Path) -> RecoveryReport:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     moved: list[Path] = []
     for suffix in ("", "-wal", "-shm"):
@@ -102,7 +102,7 @@ def _recover_locked(path: Path, journal_cls: type[Journal]) -> RecoveryReport:
     # Read from a scratch copy, so the evidence is never changed.
     rows: dict[str, int] = {}
     lost: list[str] = []
-    fresh = journal_cls(path)
+    fresh = Database(path)
     scratch_dir = tempfile.TemporaryDirectory(prefix="kling-recover-")
     try:
         scratch = _readable_copy(damaged, Path(scratch_dir.name) / "damaged.sqlite3")
@@ -112,18 +112,13 @@ def _recover_locked(path: Path, journal_cls: type[Journal]) -> RecoveryReport:
             )
         except sqlite3.DatabaseError:
             src = None
-        dst = fresh._conn
-        with fresh._mutex:
-            dst.execute("PRAGMA foreign_keys = OFF")
-            dst.execute("BEGIN IMMEDIATE")
+        with fresh.write(foreign_keys=False) as dst:
             for table in TABLES:
                 n = None if src is None else _copy_rows(src, dst, table)
                 if n is None:
                     lost.append(table)
                 else:
                     rows[table] = n
-            dst.execute("COMMIT")
-            dst.execute("PRAGMA foreign_keys = ON")
         if src is not None:
             src.close()
     finally:

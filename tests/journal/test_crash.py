@@ -287,7 +287,7 @@ def test_a_second_writer_process_is_refused_while_the_first_runs(
 ) -> None:
     child = child_factory()
     child.expect("SELECTED")  # the child holds the journal open, waiting on stdin
-    with pytest.raises(JournalLockedError, match=f"in use by pid {child.proc.pid}"):
+    with pytest.raises(JournalLockedError, match=f"open in another process \\(pid {child.proc.pid}"):
         Project(sample_clip, emu.client(), root=tmp_path / "kp")
     # Reading is always allowed.
     rows = Journal(_folder(tmp_path / "kp"), read_only=True)

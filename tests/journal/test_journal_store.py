@@ -224,7 +224,7 @@ def test_second_writer_process_is_refused_readers_are_not(journal: Journal) -> N
     )
     assert writer.returncode == 0, writer.stderr
     assert f"REFUSED {os.getpid()}" in writer.stdout
-    assert f"in use by pid {os.getpid()}" in writer.stdout
+    assert f"open in another process (pid {os.getpid()}" in writer.stdout
     assert "read-only" in writer.stdout
 
     reader = _child(
@@ -309,7 +309,7 @@ def test_concurrent_writers_from_two_processes_do_not_corrupt(tmp_path: Path) ->
     for frame in (1, 2, 3):
         seen = [o.masks[0]["i"] for o in ops if o.frame_index == frame]
         assert seen == list(range(100))  # each writer's rows in its own order
-    assert j._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert j.db.query("PRAGMA integrity_check")[0][0] == "ok"
     j.close()
 
 
