@@ -1,0 +1,162 @@
+"""Playback: the clip's speed on a wall clock, skipping frames rather than falling behind."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kling_widget.editor.playback import MAX_INLINE_PREVIEW_BYTES, Player, preview_video
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_frames_follow_the_wall_clock_at_the_clips_rate() -> None:
+    clock, shown = Clock(), []
+    p = Player(shown.append, 90, 30.0, clock=clock)
+    p._begin(0, clock.now)
+    for k in range(10):
+        clock.now = 100.0 + k / 30.0
+        p.tick(clock.now)
+    assert shown == list(range(10))
+    assert p.stats.dropped == 0 and p.stats.shown == 10
+
+
+def test_a_slow_draw_skips_frames_instead_of_drifting() -> None:
+    clock, shown = Clock(), []
+
+    def slow_show(frame: int) -> None:
+        shown.append(frame)
+        clock.now += 0.1  # each draw takes three frame times at 30 fps
+
+    p = Player(slow_show, 300, 30.0, clock=clock)
+    p._begin(10, clock.now)
+    for _ in range(5):
+        p.tick(clock.now)
+    # Each frame shown is the one due when its draw started: 10, 13, 16, ...
+    assert shown == [10, 13, 16, 19, 22]
+    assert p.stats.dropped == 8
+    assert p.stats.frame_time_max == pytest.approx(0.1)
+
+
+def test_nothing_is_redrawn_within_one_frame_time() -> None:
+    clock, shown = Clock(), []
+    p = Player(shown.append, 10, 25.0, clock=clock)
+    p._begin(0, clock.now)
+    assert p.tick(clock.now) == 0
+    clock.now += 0.039
+    assert p.tick(clock.now) is None
+    clock.now += 0.002
+    assert p.tick(clock.now) == 1
+    assert shown == [0, 1]
+
+
+def test_the_end_stops_or_loops() -> None:
+    clock, shown = Clock(), []
+    p = Player(shown.append, 5, 10.0, clock=clock)
+    p._begin(3, clock.now)
+    p.tick(clock.now)
+    clock.now += 0.1
+    p.tick(clock.now)
+    clock.now += 0.1
+    assert p.tick(clock.now) == -1
+    looping = Player(shown.append, 5, 10.0, clock=clock, loop=True)
+    looping._begin(4, clock.now)
+    looping.tick(clock.now)
+    clock.now += 0.2
+    assert looping.tick(clock.now) == 1  # 4 -> 0 -> 1: frame 0 skipped
+    assert looping.stats.dropped == 1
+
+
+def test_a_thread_plays_to_the_end_and_reports_its_state() -> None:
+    shown: list[int] = []
+    states: list[bool] = []
+    done = threading.Event()
+
+    def on_state(playing: bool) -> None:
+        states.append(playing)
+        if not playing:
+            done.set()
+
+    p = Player(shown.append, 12, 240.0, on_state=on_state)
+    p.play()
+    assert done.wait(30)
+    assert states == [True, False]
+    assert not p.playing
+    assert shown == sorted(set(shown)) and shown[0] == 0 and shown[-1] == 11
+    assert p.position == 11
+    assert p.stats.shown == len(shown) and p.stats.shown + p.stats.dropped == 12
+    # Play again at the end: from the first frame.
+    done.clear()
+    shown.clear()
+    p.play()
+    assert done.wait(30)
+    assert shown[0] == 0
+
+
+def test_pause_stops_at_the_frame_on_screen_and_play_resumes_there() -> None:
+    shown: list[int] = []
+    gate = threading.Event()
+
+    def show(frame: int) -> None:
+        shown.append(frame)
+        if frame == 3:
+            gate.set()
+
+    p = Player(show, 10_000, 1000.0)
+    p.play(start=0)
+    assert gate.wait(30)
+    p.pause()
+    assert not p.playing
+    stopped_at = p.position
+    assert stopped_at == shown[-1]
+    n = len(shown)
+    p.play()
+    p.pause()
+    assert all(f >= stopped_at for f in shown[n:])
+    assert p.toggle() is True
+    assert p.toggle() is False
+
+
+def test_a_failing_draw_stops_playback_and_is_reported() -> None:
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def show(frame: int) -> None:
+        raise RuntimeError("canvas closed")
+
+    p = Player(show, 10, 30.0, on_error=errors.append, on_state=lambda on: on or done.set())
+    p.play()
+    assert done.wait(30)
+    assert [str(e) for e in errors] == ["canvas closed"]
+    assert not p.playing
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"frame_count": 0, "fps": 30.0}, "frame_count=0"), ({"frame_count": 5, "fps": 0.0}, "fps=0")],
+)
+def test_bad_arguments_name_the_field(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Player(lambda f: None, **kwargs)  # type: ignore[arg-type]
+    p = Player(lambda f: None, 5, 30.0)
+    with pytest.raises(ValueError, match="start=7"):
+        p.play(start=7)
+
+
+def test_the_preview_plays_inline() -> None:
+    video = preview_video(b"\x00\x00\x00\x18ftypmp42", "http://example.invalid/p.mp4")
+    assert video.format == "mp4" and bytes(video.value).startswith(b"\x00\x00\x00\x18ftyp")
+    assert video.controls and video.loop and not video.autoplay
+    assert "kling-preview-video" in video._dom_classes
+    by_url = preview_video(None, "https://cdn.example/p.mp4")
+    assert by_url.format == "url" and bytes(by_url.value) == b"https://cdn.example/p.mp4"
+    assert MAX_INLINE_PREVIEW_BYTES >= 16 * 1024 * 1024
+    with pytest.raises(ValueError, match="preview video"):
+        preview_video(None, None)
