@@ -1,7 +1,8 @@
-"""Typed errors, following the table in ``shared/kling-api.md``.
+"""Typed errors, following the error table of Kling's API pages (HTTP status and ``code``).
 
 ``KlingValidationError`` is raised *before* anything is sent; every other
-``KlingError`` carries what the server (or the network) said.
+``KlingError`` carries what the server (or the network) said. A leaf module: imports
+nothing from the package.
 """
 
 from __future__ import annotations
@@ -114,8 +115,18 @@ class KlingTransportError(KlingError):
     """The request may not have reached the server, or its reply never arrived."""
 
 
+class KlingDeadlineError(KlingTransportError):
+    """A call's total deadline (connect, send and every read together) passed.
+
+    Distinct from the per-read timeout: a server that trickles one byte at a time never
+    trips a read timeout, but it does trip the deadline.
+    """
+
+
 class KlingResponseError(KlingError):
-    """The reply could not be understood (HTML from a proxy, empty or malformed JSON)."""
+    """The reply could not be understood or broke a bound: HTML from a proxy, empty or
+    malformed JSON, a field of the wrong type or range, a reply over its size cap, a bad
+    ``Content-Range``, a redirect loop."""
 
 
 class KlingTimeoutError(KlingError):

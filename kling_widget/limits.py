@@ -130,3 +130,13 @@ OMNI_DEFAULT_DURATION = "5"
 # --- masks ------------------------------------------------------------------
 MASK_COLOR = (116, 255, 82)
 MASK_ALPHA = 163
+
+# --- safety bounds of this package (not Kling's) ----------------------------------------
+# Replies and files from the server are bounded before they are read into memory or disk.
+MAX_JSON_REPLY_BYTES = 32 * 1024 * 1024
+MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024
+MAX_TRACKING_BYTES = 64 * 1024 * 1024
+# Total time for one result download (connect, every read, every retry).
+DOWNLOAD_DEADLINE_S = 30 * 60.0
+# Redirects followed by one fetch; a URL seen twice is a loop and fails at once.
+MAX_REDIRECTS = 10

@@ -15,13 +15,20 @@ from typing import Any, TypeVar
 
 import httpx
 
-from kling_widget.api import core
+from kling_widget import transfer
+from kling_widget.api import core, spec
 from kling_widget.api.client import make_core
 from kling_widget.api.credentials import Credentials
+from kling_widget.api.downloads import result_path, result_url
 from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
 from kling_widget.api.validation import SelectionTracker
-from kling_widget.errors import KlingTransportError
-from kling_widget.limits import OMNI_DEFAULT_MODEL
+from kling_widget.errors import KlingError, KlingResponseError
+from kling_widget.limits import (
+    DOWNLOAD_DEADLINE_S,
+    MAX_DOWNLOAD_BYTES,
+    MAX_JSON_REPLY_BYTES,
+    OMNI_DEFAULT_MODEL,
+)
 
 T = TypeVar("T")
 
@@ -47,12 +54,16 @@ class AsyncKlingClient:
         retry_policy: core.RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
+        deadline: float | None = None,
+        max_reply_bytes: int = MAX_JSON_REPLY_BYTES,
     ) -> None:
         self._core = make_core(
             api_key, access_key, secret_key, base_url, max_retries, credentials, retry_policy
         )
         self._own_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
+        self._timeout, self._deadline = spec.check_bounds(timeout, deadline)
+        self._max_reply_bytes = max_reply_bytes
+        self._http = http_client or transfer.make_async_http_client(self._timeout)
         self._sleep = sleep or asyncio.sleep
         self._clock = clock or time.monotonic
         self.last_response: httpx.Response | None = None
@@ -80,29 +91,65 @@ class AsyncKlingClient:
     def __repr__(self) -> str:
         return f"AsyncKlingClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
 
-    async def _run(self, steps: core.Steps[T]) -> T:
+    async def _run(self, steps: core.Steps[T], *, bounded: bool = True) -> T:
+        # The whole call (every attempt and backoff) ends within the deadline; wait() has
+        # its own timeout and bounds each poll instead.
+        total = transfer.Deadline(self._deadline) if bounded else None
         reply: core.Reply = None
         try:
             while True:
                 action = steps.send(reply)
                 if isinstance(action, core.Sleep):
-                    await self._sleep(action.seconds)
+                    left = None if total is None else total.remaining()
+                    # Never sleep past the deadline; the next send then fails at once.
+                    await self._sleep(
+                        action.seconds if left is None else min(action.seconds, max(left, 0))
+                    )
                     reply = None
                 else:
-                    reply = await self._send(action)
+                    reply = await self._send(action, total)
         except StopIteration as stop:
             result: T = stop.value
             return result
 
-    async def _send(self, req: core.HttpRequest) -> core.HttpReply | core.TransportFailure:
+    async def _send(
+        self, req: core.HttpRequest, total: transfer.Deadline | None
+    ) -> core.HttpReply | core.TransportFailure:
+        what = f"{req.method} {req.path}"
+        seconds = self._deadline
+        if total is not None:
+            left = total.remaining()
+            if left is not None and left <= 0:
+                # Handed to the core (not raised) so a create keeps its "look it up" note.
+                return core.TransportFailure(total.error(what), sent=False)
+            seconds = min(seconds, left) if left is not None else seconds
+        limit = transfer.Deadline(seconds)
         try:
-            response = await self._http.request(
-                req.method, req.url, headers=dict(req.headers), json=req.json, params=req.params
-            )
+            with transfer.deadline_scope(limit):
+                async with self._http.stream(
+                    req.method,
+                    req.url,
+                    headers=dict(req.headers),
+                    json=req.json,
+                    params=req.params,
+                    timeout=limit.bound(self._timeout),
+                ) as response:
+                    content = await transfer.aread_capped(
+                        response, self._max_reply_bytes, limit, what
+                    )
         except httpx.TransportError as exc:
+            if limit.expired():
+                return core.TransportFailure(limit.error(what), sent=True)
             return core.transport_failure(exc)
-        self.last_response = response
-        return core.HttpReply(response.status_code, response.headers, response.content, response)
+        except KlingError as err:
+            # Too big, or out of time mid-body: the server may have acted on the request.
+            return core.TransportFailure(err, sent=True)
+        except httpx.HTTPError as exc:
+            return core.TransportFailure(
+                KlingResponseError(f"{what}: unreadable reply ({type(exc).__name__})"), sent=True
+            )
+        self.last_response = spec.replayable(response, content)
+        return core.HttpReply(response.status_code, response.headers, content, self.last_response)
 
     # -- Multi-Elements ---------------------------------------------------------------------
 
@@ -242,7 +289,7 @@ class AsyncKlingClient:
             raise_on_failure=raise_on_failure,
             clock=self._clock,
         )
-        return await self._run(steps)
+        return await self._run(steps, bounded=False)
 
     async def download(
         self,
@@ -251,40 +298,23 @@ class AsyncKlingClient:
         *,
         watermark: bool = False,
         on_progress: Callable[[int, int | None], None] | None = None,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        deadline: float | None = DOWNLOAD_DEADLINE_S,
     ) -> Path:
         """Stream a result video to disk atomically, resuming; see ``KlingClient.download``."""
-        url, name = core.result_url(task_or_url, watermark)
-        final, part = core.download_paths(dest, name)
-        retries = 0
-        while True:
-            offset = part.stat().st_size if part.exists() else 0
-            try:
-                async with self._http.stream(
-                    "GET", url, headers=core.range_headers(offset), follow_redirects=True
-                ) as response:
-                    plan = core.download_plan(url, response.status_code, response.headers, offset)
-                    if not plan.complete:
-                        done = offset if plan.append else 0
-                        with open(part, "ab" if plan.append else "wb") as fh:
-                            async for chunk in response.aiter_bytes():
-                                fh.write(chunk)
-                                done += len(chunk)
-                                if on_progress is not None:
-                                    on_progress(done, plan.total)
-                return core.finish_download(part, final, plan.total, url)
-            except (httpx.TransportError, KlingTransportError) as exc:
-                delay = None
-                if retries < self._core.policy.max_retries:
-                    delay = self._core.policy.delay(retries)
-                if delay is None:
-                    if isinstance(exc, KlingTransportError):
-                        raise
-                    raise KlingTransportError(
-                        f"download broke after {retries} retries ({type(exc).__name__}); "
-                        f"call download() again to resume from {part.name}"
-                    ) from exc
-                retries += 1
-                await self._sleep(delay)
+        url, name = result_url(task_or_url, watermark)
+        result = await transfer.adownload(
+            url,
+            result_path(dest, name),
+            client=self._http,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            timeout=self._timeout,
+            on_progress=on_progress,
+            policy=self._core.policy,
+            sleep=self._sleep,
+        )
+        return result.path
 
     # -- lifetime ---------------------------------------------------------------------------
 

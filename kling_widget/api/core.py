@@ -26,30 +26,39 @@ Decisions taken here:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
-import random
 import re
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
-
-import httpx
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kling_widget.api import validation as v
 from kling_widget.api.credentials import Credentials
-from kling_widget.api.models import Preview, Selection, Session, Task, TaskKind
+from kling_widget.api.models import Task, TaskKind
+from kling_widget.api.omni import OmniEndpoints
+from kling_widget.api.selection import SelectionEndpoints
+from kling_widget.api.spec import (
+    USER_AGENT,
+    Action,
+    HttpReply,
+    HttpRequest,
+    Reply,
+    RequestSpec,
+    Sleep,
+    Steps,
+    T,
+    TransportFailure,
+    _Failure,
+    normalize_base_url,
+    transport_failure,
+)
+from kling_widget.backoff import RetryPolicy, parse_retry_after
 from kling_widget.errors import (
     KlingAPIError,
     KlingAuthError,
     KlingError,
     KlingInvalidRequestError,
-    KlingNotFoundError,
     KlingRateLimitError,
     KlingResponseError,
     KlingSelectionError,
@@ -61,17 +70,10 @@ from kling_widget.errors import (
     KlingValidationError,
     error_class_for,
 )
-from kling_widget.limits import DEFAULT_BASE_URL, MULTI_ELEMENTS_MODEL, OMNI_DEFAULT_MODEL
+from kling_widget.limits import DEFAULT_BASE_URL
 
 logger = logging.getLogger("kling_widget")
 
-T = TypeVar("T")
-
-MULTI_ELEMENTS_PATH = "/v1/videos/multi-elements"
-OMNI_VIDEO_PATH = "/v1/videos/omni-video"
-KIND_PATHS: dict[str, str] = {"multi-elements": MULTI_ELEMENTS_PATH, "omni-video": OMNI_VIDEO_PATH}
-
-USER_AGENT = "kling-widget/0.1"
 # Codes that mean "slow down and try again"; other 429 codes (1100-1102, 1304) are final.
 RETRYABLE_CODES = frozenset({1302, 1303, 5000, 5001, 5002})
 REMINT_CODES = frozenset({1003, 1004})
@@ -80,140 +82,7 @@ NOT_FOUND_CODES = frozenset({1202, 1203})
 _EXCERPT_CHARS = 160
 
 
-# --- actions and replies ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    """Action: send this request (the driver adds nothing but transport)."""
-
-    method: str
-    url: str
-    path: str
-    headers: Mapping[str, str] = field(repr=False)
-    json: Any = None
-    params: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Action: wait ``seconds`` before the next step."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    """Reply: what the server answered (``response`` is the driver's object, for callers)."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-    response: Any = None
-
-
-@dataclass(frozen=True)
-class TransportFailure:
-    """Reply: no answer. ``sent`` is False only when the request surely never left."""
-
-    error: BaseException
-    sent: bool
-
-
-Action = HttpRequest | Sleep
-Reply = HttpReply | TransportFailure | None
-Steps = Generator[Action, Reply, T]
-
-
-def transport_failure(exc: httpx.TransportError) -> TransportFailure:
-    """Classify an httpx error: could the server have received the request?"""
-    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    return TransportFailure(exc, sent=not never_sent)
-
-
-# --- request specs ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RequestSpec(Generic[T]):
-    """One endpoint call: what to send and how to read the answer."""
-
-    method: str
-    path: str
-    parse: Callable[[Any], T] = field(repr=False)
-    json: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
-    # Selection calls also fail on a non-zero ``data.status``.
-    check_data_status: bool = False
-    # Set on calls bound to a session, so "session not found" becomes KlingSessionExpiredError.
-    session_id: str | None = None
-    # Creates: how to find the task by its external id after an ambiguous failure.
-    lookup: RequestSpec[T] | None = field(default=None, repr=False)
-    after: Callable[[T], None] | None = field(default=None, repr=False)
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with jitter: ``base * 2**n`` (capped) times a factor in [1, 1.5)."""
-
-    max_retries: int = 4
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    # A Retry-After beyond this is not waited for; the error is raised instead.
-    max_retry_after: float = 120.0
-    jitter: float = 0.5
-    rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def delay(self, retry: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait before retry number ``retry`` (0-based); None: do not retry."""
-        if retry_after is not None:
-            if retry_after > self.max_retry_after:
-                return None
-            return max(0.0, retry_after)
-        raw = min(self.max_delay, self.base_delay * (2.0**retry))
-        return min(self.max_delay, raw * (1.0 + self.jitter * self.rng.random()))
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent/bad."""
-    value = _header(headers, "retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-        return seconds if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    if isinstance(headers, httpx.Headers):
-        found: str | None = headers.get(name)
-        return found
-    for k, val in headers.items():
-        if k.lower() == name:
-            return val
-    return None
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: KlingError
-    retry_after: float | None = None
-    # The server may have acted on the request (matters for creates only).
-    maybe_processed: bool = False
-
-
-# --- the core -----------------------------------------------------------------------------
-
-
-class ClientCore:
+class ClientCore(SelectionEndpoints, OmniEndpoints):
     """Builds every request, reads every answer, decides every retry."""
 
     def __init__(
@@ -227,215 +96,6 @@ class ClientCore:
         self.base_url = normalize_base_url(base_url or DEFAULT_BASE_URL)
         self.policy = policy or RetryPolicy()
         self.selections = tracker or v.SelectionTracker()
-
-    # -- Multi-Elements ------------------------------------------------------------------
-
-    def init_selection(
-        self, video_url: str | None = None, video_id: str | None = None, task_id: str | None = None
-    ) -> RequestSpec[Session]:
-        """POST init-selection with ``video_url`` or ``video_id`` (+ its ``task_id``)."""
-        body = _drop_none({"video_id": video_id, "video_url": video_url, "task_id": task_id})
-        v.validate_init_selection(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/init-selection",
-            Session.from_json,
-            json=body,
-            check_data_status=True,
-        )
-
-    def add_selection(
-        self, session_id: str, frame_index: int, points: Sequence[Any]
-    ) -> RequestSpec[Selection]:
-        """POST add-selection: mark ``points`` on one frame."""
-        body = self._selection_body(session_id, frame_index, points)
-        sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
-        self.selections.check_add(sid, frame, pts)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/add-selection",
-            Selection.from_json,
-            json=body,
-            check_data_status=True,
-            session_id=sid,
-            after=lambda _sel: self.selections.record_add(sid, frame, pts),
-        )
-
-    def delete_selection(
-        self, session_id: str, frame_index: int, points: Sequence[Any]
-    ) -> RequestSpec[Selection]:
-        """POST delete-selection: the points must equal the ones added."""
-        body = self._selection_body(session_id, frame_index, points)
-        sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/delete-selection",
-            Selection.from_json,
-            json=body,
-            check_data_status=True,
-            session_id=sid,
-            after=lambda _sel: self.selections.record_delete(sid, frame, pts),
-        )
-
-    def clear_selection(self, session_id: str) -> RequestSpec[Selection]:
-        """POST clear-selection: wipe every marked point of the session."""
-        body = {"session_id": session_id}
-        v.validate_session_body(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/clear-selection",
-            Selection.from_json,
-            json=body,
-            check_data_status=True,
-            session_id=session_id,
-            after=lambda _sel: self.selections.record_clear(session_id),
-        )
-
-    def preview_selection(self, session_id: str) -> RequestSpec[Preview]:
-        """POST preview-selection: the clip with the masks drawn."""
-        body = {"session_id": session_id}
-        v.validate_session_body(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/preview-selection",
-            Preview.from_json,
-            json=body,
-            check_data_status=True,
-            session_id=session_id,
-        )
-
-    def create_task(
-        self,
-        session_id: str,
-        edit_mode: str,
-        prompt: str,
-        image_list: Sequence[Any] | None = None,
-        negative_prompt: str | None = None,
-        mode: str = "std",
-        duration: str | int | None = None,
-        watermark: bool | None = None,
-        callback_url: str | None = None,
-        external_task_id: str | None = None,
-    ) -> RequestSpec[Task]:
-        """POST a Multi-Elements task (always with an ``external_task_id``)."""
-        # Cheap checks first, so a wrong count or prompt fails before any image is read.
-        if isinstance(image_list, (str, bytes)) or not (
-            image_list is None or isinstance(image_list, Sequence)
-        ):
-            raise KlingValidationError("image_list", image_list, "must be a list of images")
-        images = [] if image_list is None else list(image_list)
-        v.check_id("session_id", session_id)
-        v.check_edit_mode_images(edit_mode, len(images))
-        v.check_prompt("prompt", prompt, required=True)
-        wire_images = [
-            _image_item(item, f"image_list[{i}]", "image") for i, item in enumerate(images)
-        ]
-        ext = external_task_id if v.is_given(external_task_id) else v.new_external_task_id()
-        body = _drop_none(
-            {
-                "model_name": MULTI_ELEMENTS_MODEL,
-                "session_id": session_id,
-                "edit_mode": edit_mode,
-                "image_list": wire_images or None,
-                "prompt": prompt,
-                "negative_prompt": negative_prompt,
-                "mode": mode,
-                "duration": v.normalize_duration(duration),
-                "watermark_info": None if watermark is None else {"enabled": watermark},
-                "callback_url": callback_url,
-                "external_task_id": ext,
-            }
-        )
-        v.validate_create_task(body)
-        return self._create_spec(MULTI_ELEMENTS_PATH, "multi-elements", body, session_id)
-
-    def get_task(self, task_id: str, kind: TaskKind = "multi-elements") -> RequestSpec[Task]:
-        """GET one task by ``task_id`` or ``external_task_id``."""
-        tid = v.check_id("task_id", task_id)
-        return RequestSpec("GET", f"{KIND_PATHS[kind]}/{quote(tid, safe='')}", _task_parser(kind))
-
-    def list_tasks(
-        self, page: int = 1, page_size: int = 30, kind: TaskKind = "multi-elements"
-    ) -> RequestSpec[list[Task]]:
-        """GET a page of tasks (``pageNum`` 1-1000, ``pageSize`` 1-500)."""
-        v.validate_page(page, page_size)
-        return RequestSpec(
-            "GET",
-            KIND_PATHS[kind],
-            _task_list_parser(kind),
-            params={"pageNum": int(page), "pageSize": int(page_size)},
-        )
-
-    # -- Omni-Video ------------------------------------------------------------------------
-
-    def create_omni_video(
-        self,
-        prompt: str | None = None,
-        *,
-        model_name: str = OMNI_DEFAULT_MODEL,
-        video_list: Sequence[Any] | None = None,
-        image_list: Sequence[Any] | None = None,
-        element_list: Sequence[Any] | None = None,
-        mode: str | None = None,
-        aspect_ratio: str | None = None,
-        duration: str | int | None = None,
-        multi_shot: bool | None = None,
-        shot_type: str | None = None,
-        multi_prompt: Sequence[Any] | None = None,
-        sound: str | bool | None = None,
-        callback_url: str | None = None,
-        external_task_id: str | None = None,
-    ) -> RequestSpec[Task]:
-        """POST an Omni-Video task (always with an ``external_task_id``)."""
-        ext = external_task_id if v.is_given(external_task_id) else v.new_external_task_id()
-        body = _drop_none(
-            {
-                "model_name": model_name,
-                "prompt": prompt,
-                "multi_shot": multi_shot,
-                "shot_type": shot_type,
-                "multi_prompt": _shots(multi_prompt),
-                "video_list": _videos(video_list),
-                "image_list": _omni_images(image_list),
-                "element_list": _elements(element_list),
-                "mode": mode,
-                "aspect_ratio": aspect_ratio,
-                "duration": v.normalize_duration(duration),
-                "sound": v.on_off(sound),
-                "callback_url": callback_url,
-                "external_task_id": ext,
-            }
-        )
-        v.validate_omni_video(body)
-        return self._create_spec(OMNI_VIDEO_PATH, "omni-video", body, None)
-
-    def get_omni_video(self, task_id: str) -> RequestSpec[Task]:
-        """GET one Omni-Video task by ``task_id`` or ``external_task_id``."""
-        return self.get_task(task_id, "omni-video")
-
-    def list_omni_videos(self, page: int = 1, page_size: int = 30) -> RequestSpec[list[Task]]:
-        """GET a page of Omni-Video tasks."""
-        return self.list_tasks(page, page_size, "omni-video")
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def _selection_body(
-        self, session_id: str, frame_index: int, points: Sequence[Any]
-    ) -> dict[str, Any]:
-        sid = v.check_id("session_id", session_id)
-        frame = v.check_frame_index(frame_index)
-        body = {"session_id": sid, "frame_index": frame, "points": v.normalize_points(points)}
-        v.validate_selection_body(body)
-        return body
-
-    def _create_spec(
-        self, base: str, kind: TaskKind, body: dict[str, Any], session_id: str | None
-    ) -> RequestSpec[Task]:
-        ext = str(body["external_task_id"])
-        lookup = RequestSpec("GET", f"{base}/{quote(ext, safe='')}", _task_parser(kind))
-        return RequestSpec(
-            "POST", base, _task_parser(kind), json=body, session_id=session_id, lookup=lookup
-        )
 
     def request(self, spec: RequestSpec[Any], *, now: float | None = None) -> HttpRequest:
         """The concrete request for a spec, with a fresh ``Authorization`` header."""
@@ -518,6 +178,9 @@ class ClientCore:
         """An answer's ``data`` on success, or a :class:`_Failure`."""
         if isinstance(reply, TransportFailure):
             exc = reply.error
+            if isinstance(exc, KlingError):
+                # The driver already typed it (deadline passed, reply over its cap).
+                return _Failure(exc, None, maybe_processed=reply.sent)
             what = "the reply never arrived" if reply.sent else "could not connect"
             detail = self.redact(f"{type(exc).__name__}: {exc}")
             logger.debug("%s %s -> %s (%s)", spec.method, spec.path, what, type(exc).__name__)
@@ -677,125 +340,6 @@ class ClientCore:
             delay = min(max_poll_interval, max(delay, 0.1) * 1.5)
 
 
-# --- downloads ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DownloadPlan:
-    """How to treat a download answer: append to the partial file or start over."""
-
-    append: bool
-    total: int | None
-    complete: bool = False
-
-
-def result_url(task_or_url: Task | str, watermark: bool = False) -> tuple[str, str]:
-    """The URL to download and a default file name for it."""
-    if isinstance(task_or_url, Task):
-        task = task_or_url
-        if not task.succeeded or not task.videos:
-            raise KlingValidationError(
-                "task",
-                task.task_id,
-                f"has no result video to download (status {task.status!r})",
-            )
-        video = task.videos[0]
-        url = video.watermark_url if watermark else video.url
-        if not url:
-            what = "watermark_url" if watermark else "url"
-            raise KlingValidationError("task", task.task_id, f"its result video has no {what}")
-        return url, f"{task.task_id or 'kling-result'}{'-watermark' if watermark else ''}.mp4"
-    url = v.check_url("url", task_or_url)
-    name = Path(urlsplit(url).path).name or "kling-result.mp4"
-    return url, name
-
-
-def download_paths(dest: str | Path | None, default_name: str) -> tuple[Path, Path]:
-    """Final path and its ``.part`` sibling; ``dest`` may be a directory or None (cwd)."""
-    if dest is None:
-        final = Path.cwd() / default_name
-    else:
-        p = Path(dest).expanduser()
-        final = p / default_name if p.is_dir() else p
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return final, final.with_name(final.name + ".part")
-
-
-def range_headers(offset: int) -> dict[str, str]:
-    """Ask for the rest of a partial file; never compress (lengths must match bytes)."""
-    headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
-    if offset > 0:
-        headers["Range"] = f"bytes={offset}-"
-    return headers
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-_CONTENT_RANGE_UNSAT = re.compile(r"bytes\s+\*/(\d+)")
-
-
-def download_plan(url: str, status: int, headers: Mapping[str, str], offset: int) -> DownloadPlan:
-    """Read a download answer's status and headers (raises on an error status)."""
-    length_text = _header(headers, "content-length")
-    length = int(length_text) if length_text and length_text.isdigit() else None
-    if status == 206 and offset > 0:
-        m = _CONTENT_RANGE.match(_header(headers, "content-range") or "")
-        if m and int(m.group(1)) == offset:
-            total = int(m.group(3)) if m.group(3) != "*" else None
-            if total is None and length is not None:
-                total = offset + length
-            return DownloadPlan(append=True, total=total)
-        return DownloadPlan(append=False, total=None)
-    if status == 416 and offset > 0:
-        m2 = _CONTENT_RANGE_UNSAT.match(_header(headers, "content-range") or "")
-        if m2 and int(m2.group(1)) == offset:
-            return DownloadPlan(append=True, total=offset, complete=True)
-        return DownloadPlan(append=False, total=None, complete=False)
-    if 200 <= status < 300:
-        return DownloadPlan(append=False, total=length)
-    shown = _strip_query(url)
-    cls: type[KlingError] = KlingServerError if status >= 500 else KlingAPIError
-    if status == 404 or status == 410:
-        cls = KlingNotFoundError
-    raise cls(f"download of {shown} failed", http_status=status)
-
-
-def finish_download(part: Path, final: Path, total: int | None, url: str) -> Path:
-    """Check the partial file's length, then move it into place atomically."""
-    size = part.stat().st_size
-    if total is not None and size != total:
-        if size > total:
-            part.unlink()
-        raise KlingTransportError(
-            f"download of {_strip_query(url)} has {size} bytes, expected {total}"
-        )
-    part.replace(final)
-    return final
-
-
-def _strip_query(url: str) -> str:
-    # Signed CDN URLs carry tokens in the query; keep them out of logs and errors.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def normalize_base_url(url: str) -> str:
-    """``https://host[/prefix]`` without a trailing slash; a relay prefix is kept."""
-    if not isinstance(url, str) or not v.is_url(url.strip()):
-        raise KlingValidationError("base_url", url, "must be an http:// or https:// URL")
-    parts = urlsplit(url.strip())
-    if parts.query or parts.fragment:
-        raise KlingValidationError("base_url", url, "must not have a query or fragment")
-    return url.strip().rstrip("/")
-
-
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    # "Not given" is one rule (``rules.is_given``): the client never sends an empty field.
-    return {k: val for k, val in d.items() if v.is_given(val)}
-
-
 def _retryable(outcome: _Failure) -> bool:
     err = outcome.error
     if isinstance(err, KlingTransportError):
@@ -821,103 +365,17 @@ def _mentions_session_gone(status: int, code: int | None, message: str) -> bool:
     return False
 
 
-def _task_parser(kind: TaskKind) -> Callable[[Any], Task]:
-    def parse(data: Any) -> Task:
-        return Task.from_json(data if isinstance(data, Mapping) else {}, kind)
-
-    return parse
-
-
-def _task_list_parser(kind: TaskKind) -> Callable[[Any], list[Task]]:
-    def parse(data: Any) -> list[Task]:
-        items = data if isinstance(data, list) else []
-        return [Task.from_json(t, kind) for t in items if isinstance(t, Mapping)]
-
-    return parse
-
-
-def _image_item(item: Any, field_name: str, key: str) -> dict[str, Any]:
-    """One image list entry: a bare image source or a dict holding one under ``key``."""
-    if isinstance(item, Mapping):
-        src_key = key if key in item else ("image" if "image" in item else "image_url")
-        if src_key not in item:
-            raise KlingValidationError(field_name, item, f"needs {key!r}")
-        out = {k: val for k, val in item.items() if k not in ("image", "image_url")}
-        out[key] = v.normalize_image(item[src_key], f"{field_name}.{key}")
-        return out
-    return {key: v.normalize_image(item, field_name)}
-
-
-def _omni_images(images: Sequence[Any] | None) -> list[dict[str, Any]] | None:
-    if images is None:
-        return None
-    if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
-        raise KlingValidationError("image_list", images, "must be a list of images")
-    return [_image_item(item, f"image_list[{i}]", "image_url") for i, item in enumerate(images)]
-
-
-def _videos(videos: Sequence[Any] | None) -> list[dict[str, Any]] | None:
-    if videos is None:
-        return None
-    if isinstance(videos, (str, bytes)) or not isinstance(videos, Sequence):
-        raise KlingValidationError("video_list", videos, "must be a list of videos")
-    out: list[dict[str, Any]] = []
-    for i, item in enumerate(videos):
-        if isinstance(item, str):
-            out.append({"video_url": item, "refer_type": "base"})
-        elif isinstance(item, Mapping):
-            entry = dict(item)
-            if "keep_original_sound" in entry:
-                entry["keep_original_sound"] = v.yes_no(entry["keep_original_sound"])
-            out.append(entry)
-        else:
-            raise KlingValidationError(f"video_list[{i}]", item, "must be a URL or a dict")
-    return out
-
-
-def _elements(elements: Sequence[Any] | None) -> list[dict[str, Any]] | None:
-    if elements is None:
-        return None
-    if isinstance(elements, (str, bytes)) or not isinstance(elements, Sequence):
-        raise KlingValidationError("element_list", elements, "must be a list of element ids")
-    return [dict(e) if isinstance(e, Mapping) else {"element_id": e} for e in elements]
-
-
-def _shots(shots: Sequence[Any] | None) -> list[dict[str, Any]] | None:
-    if shots is None:
-        return None
-    if isinstance(shots, (str, bytes)) or not isinstance(shots, Sequence):
-        raise KlingValidationError("multi_prompt", shots, "must be a list of shots")
-    out: list[dict[str, Any]] = []
-    for i, shot in enumerate(shots):
-        if isinstance(shot, Mapping):
-            entry = dict(shot)
-        elif isinstance(shot, Sequence) and not isinstance(shot, str) and len(shot) == 2:
-            entry = {"prompt": shot[0], "duration": shot[1]}
-        else:
-            raise KlingValidationError(
-                f"multi_prompt[{i}]", shot, "must be {'prompt', 'duration'} or (prompt, duration)"
-            )
-        entry.setdefault("index", i + 1)
-        entry["duration"] = v.normalize_duration(entry.get("duration"))
-        out.append(entry)
-    return out
-
-
 __all__ = [
+    "Action",
     "ClientCore",
-    "DownloadPlan",
     "HttpReply",
     "HttpRequest",
+    "Reply",
     "RequestSpec",
     "RetryPolicy",
     "Sleep",
+    "Steps",
     "TransportFailure",
-    "download_paths",
-    "download_plan",
-    "finish_download",
     "parse_retry_after",
-    "range_headers",
-    "result_url",
     "transport_failure",
 ]
