@@ -353,6 +353,14 @@ class History:
             raise ValueError("steps=[]: a change needs at least one step")
         with self._lock:
             self._run(change.steps, force=True)
+            return self.record(label, change.steps)
+
+    def record(self, label: str, steps: Sequence[Step]) -> Change:
+        """Record a change someone else already made (a click sent by the editor)."""
+        change = Change(label, tuple(steps))
+        if not change.steps:
+            raise ValueError("steps=[]: a change needs at least one step")
+        with self._lock:
             self._push_undo(change)
             self._redo.clear()
             self._write({"action": "do", "change": change.to_json()})

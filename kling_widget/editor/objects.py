@@ -18,7 +18,7 @@ sibling :mod:`kling_widget.editor.history`; no widgets, no network.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,15 +193,22 @@ def check_label(label: str) -> str:
 class ObjectBook:
     """Labels, hidden flags and colours of the objects of one clip (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, colour_index: Callable[[object], int] | None = None) -> None:
         self._labels: dict[object, str] = {}
         self._hidden: set[object] = set()
         self._colour_index: dict[object, int] = {}
+        self._colour_source = colour_index
         self._lock = threading.RLock()
 
     # --- colours ----------------------------------------------------------------------
     def colour_index(self, oid: object) -> int:
-        """The palette index of ``oid`` (given on first sight, never changed)."""
+        """The palette index of ``oid`` (given on first sight, never changed).
+
+        With a ``colour_index`` source (the canvas's mask layer), the list uses its
+        colours, so a swatch always matches the mask on the frame.
+        """
+        if self._colour_source is not None:
+            return self._colour_source(oid)
         with self._lock:
             if oid not in self._colour_index:
                 self._colour_index[oid] = len(self._colour_index)

@@ -136,6 +136,18 @@ def test_an_undo_that_failed_half_way_can_be_retried() -> None:
     assert ops.points == {4: [P2], 0: [P1]}
 
 
+def test_a_change_made_elsewhere_is_recorded_and_undone() -> None:
+    ops = FakeOps()
+    h = History(ops)
+    ops.select(2, [P1])  # a click the editor sent itself
+    h.record("add 1 point on frame 2", [Step("add", 2, (P1,))])
+    ops.calls.clear()
+    h.undo()
+    assert ops.calls == [("delete", 2, [P1])]
+    with pytest.raises(ValueError, match="steps"):
+        h.record("nothing", [])
+
+
 def test_a_failed_change_is_not_recorded() -> None:
     ops = FakeOps()
     h = History(ops)
@@ -279,12 +291,14 @@ def _two_squares(path: Path) -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Any]:
+    from kling_widget.api.client import KlingClient
     from kling_widget.emulator import Emulator
-    from kling_widget.project import Project
+    from kling_widget.workflow import Project
 
     clip = _two_squares(tmp_path / "squares.mp4")
     with Emulator(data_dir=tmp_path / "emu") as emu:
-        p = Project(clip, emu.client(), video_url=emu.upload(clip), root=tmp_path / "kp")
+        client = KlingClient(**emu.client_options(), timeout=300)
+        p = Project(clip, client, video_url=emu.upload(clip), root=tmp_path / "kp")
         try:
             yield p
         finally:

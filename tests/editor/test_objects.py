@@ -78,6 +78,14 @@ def test_colours_stay_with_their_object() -> None:
     assert {o.id: o.colour for o in objs} == {5: object_color(0), 3: object_color(1)}
 
 
+def test_colours_can_come_from_the_mask_layer() -> None:
+    order = {5: 3, 9: 0}
+    book = ObjectBook(colour_index=order.__getitem__)
+    objs = book.objects({}, {0: ([5, 9], [DOG, BALL])})
+    assert [o.id for o in objs] == [9, 5]
+    assert [o.colour for o in objs] == [object_color(0), object_color(3)]
+
+
 def test_rename_and_hide() -> None:
     book = ObjectBook()
     assert book.rename(1, "  big   dog ") == "big dog"
