@@ -1,8 +1,11 @@
 """An input clip held by the emulator: its probe, work-resolution frames, full frames.
 
-Work-resolution frames (box-reduced by ``work_factor``) are decoded once in a background
+Work-resolution frames (area-reduced to ``work_size``) are decoded once in a background
 thread when the clip is opened, so ``init-selection`` answers at once and tracking never
-decodes twice; full-resolution frames are read on demand (a few are cached).
+decodes twice; full-resolution frames are read on demand (a few are cached, and the
+first frame is read ahead: it is the one a user usually clicks first).
+
+Imports only the media package and the vision helpers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from kling_widget.emulator.vision.ops import downscale, work_factor
+from kling_widget.emulator.vision.ops import to_work, work_size
 from kling_widget.media.video import VideoSource
 
 _FULL_CACHE = 4
@@ -32,7 +35,9 @@ class Clip:
         self.fps = float(self.source.fps)
         self.duration = float(self.source.duration)
         self.frame_count = int(self.source.frame_count)
-        self.factor = work_factor(self.height, self.width)
+        self.work_hw = work_size(self.height, self.width)
+        # Full-resolution pixels per work-resolution pixel.
+        self.scale = self.width / self.work_hw[1]
         self._work: list[NDArray[np.uint8]] = []
         self._cond = threading.Condition()
         self._done = False
@@ -56,8 +61,10 @@ class Clip:
 
     def _decode(self) -> None:
         try:
-            for frame in self.source.iter_frames():
-                small = downscale(frame, self.factor)
+            for i, frame in enumerate(self.source.iter_frames()):
+                if i == 0:
+                    self._keep_full(0, np.ascontiguousarray(frame))
+                small = to_work(frame, self.work_hw)
                 with self._cond:
                     self._work.append(small)
                     self._cond.notify_all()
@@ -101,7 +108,7 @@ class Clip:
 
     def work_shape(self) -> tuple[int, int]:
         """(h, w) of work-resolution frames."""
-        return self.height // self.factor, self.width // self.factor
+        return self.work_hw
 
     def frame(self, index: int) -> NDArray[np.uint8]:
         """Full-resolution frame ``index`` (RGB uint8)."""
@@ -111,11 +118,15 @@ class Clip:
                 self._full.move_to_end(index)
                 return cached
         frame = np.ascontiguousarray(self.source.read_frame(index))
+        self._keep_full(index, frame)
+        return frame
+
+    def _keep_full(self, index: int, frame: NDArray[np.uint8]) -> None:
         with self._full_lock:
             self._full[index] = frame
+            self._full.move_to_end(index)
             while len(self._full) > _FULL_CACHE:
                 self._full.popitem(last=False)
-        return frame
 
     def iter_frames(self) -> Iterator[NDArray[np.uint8]]:
         """Every full-resolution frame in order (at most ``frame_count``)."""

@@ -19,23 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from kling_widget.emulator.sessions import SelectionSession
+from kling_widget.emulator.sessions import Anchors, ObjectTracks, SelectionSession
 from kling_widget.emulator.uploads import FileStore
-from kling_widget.emulator.vision.ops import BoolArray, ColourTracks, dilate, upscale_mask
+from kling_widget.emulator.vision.ops import BoolArray, dilate, resize_mask
+from kling_widget.emulator.vision.plate import (
+    Plate,
+    build_plate,
+    camera_path,
+    full_path,
+    plate_box,
+    sample_count,
+)
 from kling_widget.emulator.vision.render import (
-    PLATE_BUDGET_BYTES,
-    PLATE_SAMPLES,
     RGB,
     Mp4Writer,
     add_into,
-    build_plate,
     draw_masks,
-    estimate_camera,
     save_jpeg,
     swap_into,
-    world_box,
 )
 from kling_widget.rle import encode_rle
 
@@ -110,20 +114,9 @@ def watermark(frame: RGB) -> RGB:
     return marked
 
 
-def _holes(tracks: ColourTracks, index: int, factor: int, shape: tuple[int, int]) -> BoolArray:
-    union: BoolArray | None = None
-    for per_frame in tracks.values():
-        if index < len(per_frame):
-            m = per_frame[index][0]
-            union = m.copy() if union is None else union | m
-    if union is None:
-        return np.zeros(shape, dtype=bool)
-    return upscale_mask(dilate(union, 1), factor, shape)
-
-
 def render_edit(
     session: SelectionSession,
-    anchors: dict[int, dict[int, Any]],
+    anchors: dict[int, Anchors],
     edit_mode: str,
     images: list[Image.Image],
     out_path: Path,
@@ -133,7 +126,7 @@ def render_edit(
     """Render a Multi-Elements edit of the session's clip; returns the duration (s)."""
     clip = session.clip
     if not anchors:
-        tracks: ColourTracks = {}
+        tracks: ObjectTracks = {}
     elif version is not None and version == session.version:
         tracks = session.tracks()  # the selection is unchanged: reuse the cached tracks
     else:
@@ -159,45 +152,55 @@ def render_edit(
     return writer.frames / float(rate)
 
 
-def _removed(session: SelectionSession, tracks: ColourTracks) -> Iterator[RGB]:
+def _work_holes(session: SelectionSession, tracks: ObjectTracks) -> list[BoolArray]:
+    """Per frame, the union of every object's work mask (grown by a pixel)."""
+    count = min(len(masks) for masks, _ in tracks.values())
+    out = []
+    for t in range(count):
+        union = np.zeros(session.clip.work_shape(), dtype=bool)
+        for masks, _ in tracks.values():
+            union |= masks[t]
+        out.append(dilate(union, 1))
+    return out
+
+
+def _removed(session: SelectionSession, tracks: ObjectTracks) -> Iterator[RGB]:
     clip = session.clip
-    shape = (clip.height, clip.width)
     if not tracks:
         yield from clip.iter_frames()
         return
-    count = min(len(v) for v in tracks.values())
-    work_holes = []
-    for t in range(count):
-        union = np.zeros(clip.work_shape(), dtype=bool)
-        for per_frame in tracks.values():
-            union |= per_frame[t][0]
-        work_holes.append(union)
-    offsets = estimate_camera(clip.work_frame, work_holes, clip.factor)
-    holes = [_holes(tracks, t, clip.factor, shape) for t in range(len(offsets))]
-    box = world_box(holes, offsets)
+    work_holes = _work_holes(session, tracks)
+    count = len(work_holes)
+    shape = (clip.height, clip.width)
+    # Full-resolution holes: generous, so an object's blurred edge goes with it.
+    grow = round(1.5 * clip.scale) + 2
+    holes = [dilate(resize_mask(h, shape), grow) if h.any() else None for h in work_holes]
+    path = full_path(camera_path(clip.work_frame, count, work_holes), clip.scale)
+    empty = np.zeros(shape, dtype=bool)
+    box = plate_box([h if h is not None else empty for h in holes], path, shape)
     if box is None:
         yield from clip.iter_frames()
         return
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    k = max(3, min(PLATE_SAMPLES, len(offsets), PLATE_BUDGET_BYTES // max(1, area * 6)))
-    picks = set(np.linspace(0, len(offsets) - 1, k).round().astype(int).tolist())
+    picks = set(np.linspace(0, count - 1, sample_count(box, count)).round().astype(int).tolist())
 
-    def samples() -> Iterator[tuple[RGB, BoolArray, tuple[int, int]]]:
+    def samples() -> Iterator[tuple[RGB, BoolArray, NDArray[np.float64]]]:
         for t, frame in enumerate(clip.iter_frames()):
-            if t in picks and t < len(offsets):
-                yield frame, holes[t], offsets[t]
+            if t in picks and t < count:
+                hole = holes[t]
+                yield frame, hole if hole is not None else empty, path[t]
 
-    plate = build_plate(samples(), box)
+    plate: Plate = build_plate(samples(), box)
     for t, frame in enumerate(clip.iter_frames()):
-        if t < len(offsets):
-            out = frame.copy()
-            plate.fill(out, holes[t], offsets[t])
-            yield out
-        else:
+        hole = holes[t] if t < count else None
+        if hole is None:
             yield frame
+            continue
+        out = frame.copy()
+        plate.fill(out, hole, path[t])
+        yield out
 
 
-def _swapped(session: SelectionSession, tracks: ColourTracks, image: Image.Image) -> Iterator[RGB]:
+def _swapped(session: SelectionSession, tracks: ObjectTracks, image: Image.Image) -> Iterator[RGB]:
     for i, frame in enumerate(session.clip.iter_frames()):
         out = frame.copy()
         for _, mask in session.full_masks(tracks, i, frame):
@@ -206,7 +209,7 @@ def _swapped(session: SelectionSession, tracks: ColourTracks, image: Image.Image
 
 
 def _added(
-    session: SelectionSession, tracks: ColourTracks, images: list[Image.Image]
+    session: SelectionSession, tracks: ObjectTracks, images: list[Image.Image]
 ) -> Iterator[RGB]:
     for i, frame in enumerate(session.clip.iter_frames()):
         out = frame.copy()

@@ -16,27 +16,27 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
-from numpy.typing import NDArray
-from PIL import Image
 
 from kling_widget.emulator.clip import Clip
 from kling_widget.emulator.envelope import INVALID_PARAMETER, ApiError, invalid
-from kling_widget.emulator.vision.ops import BoolArray, dilate, rgb_to_lab, upscale_mask
-from kling_widget.emulator.vision.segment import (
+from kling_widget.emulator.vision.ops import (
+    BoolArray,
+    ByteArray,
     ColourModel,
-    Segmentation,
-    refine,
-    segment_frame,
+    dilate,
+    resize_mask,
+    to_work,
     to_work_seeds,
 )
-from kling_widget.emulator.vision.track import resolve_overlaps, track, track_to
+from kling_widget.emulator.vision.segment import Segmentation, learn_model, refine, segment_frame
+from kling_widget.emulator.vision.track import nearest_anchor, track
 from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
 from kling_widget.rle import encode_rle
 
@@ -48,6 +48,14 @@ MERGE_OVERLAP = 0.5
 # When nothing stands out around a click, its object is a small disc of this radius
 # (fraction of the frame's shorter side).
 FALLBACK_RADIUS = 0.02
+# Masks compress well; a low zlib level keeps a 1080p mask's PNG to a few ms.
+PNG_COMPRESSION = 1
+
+Anchors = dict[int, tuple[BoolArray, ColourModel]]
+"""One object's work mask and colour model on each frame it is marked on."""
+ObjectTracks = dict[int, tuple[list[BoolArray], Anchors]]
+"""Per object id: its work mask on every frame, and the anchors it was tracked from."""
+AnchorKey = tuple[tuple[int, tuple[tuple[float, float], ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,12 @@ class MarkedPoint:
 
 def png_base64(mask: BoolArray) -> str:
     """A mask as raw base64 of a greyscale PNG (0 / 255), without a ``data:`` prefix."""
-    buf = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    ok, data = cv2.imencode(
+        ".png", mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    )
+    if not ok:
+        raise RuntimeError("PNG encoding of a mask failed")
+    return base64.b64encode(data.tobytes()).decode("ascii")
 
 
 def mask_entry(object_id: int, mask: BoolArray) -> dict[str, Any]:
@@ -77,7 +88,11 @@ def mask_entry(object_id: int, mask: BoolArray) -> dict[str, Any]:
 
 
 class SelectionSession:
-    """One session: a clip and the points marked on it."""
+    """One session: a clip and the points marked on it.
+
+    Tracking starts in a background thread whenever the marked points change, so a
+    preview or an edit created a moment later finds the tracks (or most of them) ready.
+    """
 
     def __init__(self, session_id: str, clip: Clip, created: float, video_url: str) -> None:
         self.session_id = session_id
@@ -89,9 +104,10 @@ class SelectionSession:
         self.lock = threading.RLock()
         self._next_id = 1
         self._segs: dict[tuple[int, int, tuple[tuple[float, float], ...]], Segmentation] = {}
-        self._object_tracks: dict[
-            int, tuple[tuple[Any, ...], list[tuple[BoolArray, ColourModel]]]
-        ] = {}
+        self._object_tracks: dict[int, tuple[AnchorKey, list[BoolArray], Anchors]] = {}
+        # One tracking run at a time; it never takes ``lock`` (it works on a snapshot).
+        self._track_lock = threading.Lock()
+        self._tracker: threading.Thread | None = None
         self.preview: dict[str, Any] | None = None
         self.last_used = created
         self.preview_version = -1
@@ -122,27 +138,30 @@ class SelectionSession:
             self._segs[key] = seg
         return seg
 
+    def _frames(self, frame: int) -> tuple[ByteArray, ByteArray]:
+        full = self.clip.frame(frame)
+        # The same reduction as the background decode: identical work frames either way.
+        return full, to_work(full, self.clip.work_shape())
+
     def _segment(self, frame: int, pts: list[tuple[float, float]]) -> Segmentation:
-        image = self.clip.frame(frame)
-        seg = segment_frame(image, pts)
+        full, work = self._frames(frame)
+        seeds = to_work_seeds(pts, work.shape[:2])
+        seg = segment_frame(full, work, seeds)
         if seg is not None:
             return seg
-        return self._fallback(image, pts)
+        return self._fallback(full, work, seeds)
 
-    def _fallback(self, image: NDArray[np.uint8], pts: list[tuple[float, float]]) -> Segmentation:
+    def _fallback(
+        self, full: ByteArray, work: ByteArray, seeds: list[tuple[int, int]]
+    ) -> Segmentation:
         # Nothing stands out (a flat area): a small disc around each point, so the flow
         # goes on as Kling's would with whatever it segmented.
-        factor = self.clip.factor
-        wh, ww = self.clip.work_shape()
-        work = np.zeros((wh, ww), dtype=bool)
-        for r, c in to_work_seeds(pts, (wh, ww)):
-            work[r, c] = True
-        work = dilate(work, max(1, int(FALLBACK_RADIUS * min(wh, ww))))
-        lab = rgb_to_lab(image[::factor, ::factor][:wh, :ww])
-        fg = lab[work].reshape(-1, 3)[:6].astype(np.float32)
-        model = ColourModel(fg, np.zeros((0, 3), np.float32), threshold=1e9)
-        full = upscale_mask(work, factor, image.shape[:2])
-        return Segmentation(work, full, model, factor)
+        wh, ww = work.shape[:2]
+        disc = np.zeros((wh, ww), dtype=bool)
+        for r, c in seeds:
+            disc[r, c] = True
+        disc = dilate(disc, max(1, int(FALLBACK_RADIUS * min(wh, ww))))
+        return Segmentation(disc, resize_mask(disc, full.shape[:2]), learn_model(work, disc))
 
     def frame_masks(self, frame: int) -> list[tuple[int, BoolArray]]:
         """(object id, full-resolution mask) of every object with points on ``frame``."""
@@ -151,61 +170,92 @@ class SelectionSession:
             out.append((oid, self._segmentation(frame, oid, pts).mask))
         return out
 
-    def anchors(self) -> dict[int, dict[int, tuple[BoolArray, ColourModel]]]:
-        """Per object, its mask and colour model on each frame it is marked on."""
+    def anchors(self) -> dict[int, Anchors]:
+        """Per object, its work mask and colour model on each frame it is marked on."""
         with self.lock:
-            out: dict[int, dict[int, tuple[BoolArray, ColourModel]]] = {}
+            out: dict[int, Anchors] = {}
             for frame in sorted(self.points):
                 for oid, pts in self.object_points(frame).items():
                     seg = self._segmentation(frame, oid, pts)
                     out.setdefault(oid, {})[frame] = (seg.work_mask, seg.model)
             return out
 
-    def _anchor_key(self, oid: int) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+    def _anchor_key(self, oid: int) -> AnchorKey:
         return tuple(
             (frame, tuple((p.x, p.y) for p in pts if p.object_id == oid))
             for frame, pts in sorted(self.points.items())
             if any(p.object_id == oid for p in pts)
         )
 
-    def tracks(self) -> dict[int, list[tuple[BoolArray, ColourModel]]]:
-        """Work-resolution masks of every object on every frame.
+    def _snapshot(self) -> tuple[dict[int, Anchors], dict[int, AnchorKey]]:
+        anchors = self.anchors()
+        return anchors, {oid: self._anchor_key(oid) for oid in anchors}
 
-        Cached per object: marking another object does not re-track this one.
-        """
-        with self.lock:
-            anchors = self.anchors()
-            result: dict[int, list[tuple[BoolArray, ColourModel]]] = {}
+    def _track_missing(
+        self,
+        anchors: dict[int, Anchors],
+        keys: dict[int, AnchorKey],
+        still_wanted: Callable[[], bool],
+    ) -> None:
+        """Track every object whose cached track is not for ``keys`` (under the track lock)."""
+        with self._track_lock:
             count = self._frame_count()
             for oid, marks in anchors.items():
-                key = self._anchor_key(oid)
                 cached = self._object_tracks.get(oid)
-                if cached is None or cached[0] != key:
-                    cached = (key, track(self.clip.work_frame, count, marks))
-                    self._object_tracks[oid] = cached
-                result[oid] = cached[1]
+                if cached is not None and cached[0] == keys[oid]:
+                    continue
+                if not still_wanted():
+                    return
+                masks = track(self.clip.work_frame, count, marks, lambda: not still_wanted())
+                if not still_wanted():
+                    return
+                self._object_tracks[oid] = (keys[oid], masks, marks)
+
+    def _start_tracking(self) -> None:
+        """Track the current selection in the background (called with ``lock`` held)."""
+        if not self.points:
+            return
+        version = self.version
+        anchors, keys = self._snapshot()
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # the request path tracks again and reports
+                self._track_missing(anchors, keys, lambda: self.version == version)
+
+        self._tracker = threading.Thread(
+            target=run, name=f"emulator-track-{self.session_id}", daemon=True
+        )
+        self._tracker.start()
+
+    def tracks(self) -> ObjectTracks:
+        """Work-resolution masks of every object on every frame (with their anchors).
+
+        Cached per object: marking another object does not re-track this one; a track
+        the background thread is computing is waited for, not computed twice.
+        """
+        with self.lock:
+            anchors, keys = self._snapshot()
+            self._track_missing(anchors, keys, lambda: True)
             for oid in list(self._object_tracks):
                 if oid not in anchors:
                     del self._object_tracks[oid]
-            return result
+            return {oid: (self._object_tracks[oid][1], anchors[oid]) for oid in anchors}
 
-    def tracked(self, oid: int, frame: int) -> tuple[BoolArray, ColourModel] | None:
-        """One object's work mask on one frame (tracking only what is needed)."""
-        with self.lock:
-            marks = self.anchors().get(oid)
-            if not marks or frame >= self.clip.frame_count:
-                return None
-            cached = self._object_tracks.get(oid)
-            if cached is not None and cached[0] == self._anchor_key(oid):
-                return cached[1][frame] if frame < len(cached[1]) else None
-            return track_to(self.clip.work_frame, marks, frame)
-
-    def track_anchors(
-        self, anchors: dict[int, dict[int, tuple[BoolArray, ColourModel]]]
-    ) -> dict[int, list[tuple[BoolArray, ColourModel]]]:
-        """Track each object from its anchors through the whole clip."""
+    def track_anchors(self, anchors: dict[int, Anchors]) -> ObjectTracks:
+        """Track each object from the given anchors through the whole clip."""
         count = self._frame_count()
-        return {oid: track(self.clip.work_frame, count, marks) for oid, marks in anchors.items()}
+        return {
+            oid: (track(self.clip.work_frame, count, marks), marks)
+            for oid, marks in anchors.items()
+        }
+
+    def tracked(self, oid: int, frame: int) -> BoolArray | None:
+        """One object's work mask on one frame, from its finished track, if any."""
+        cached = self._object_tracks.get(oid)
+        if cached is None or cached[0] != self._anchor_key(oid):
+            return None
+        masks = cached[1]
+        return masks[frame] if frame < len(masks) else None
 
     def _frame_count(self) -> int:
         # Waits for the background decode so the count is what really decodes.
@@ -215,24 +265,23 @@ class SelectionSession:
         return self.clip.frame_count
 
     def full_masks(
-        self,
-        tracks: dict[int, list[tuple[BoolArray, ColourModel]]],
-        index: int,
-        frame: NDArray[np.uint8],
+        self, tracks: ObjectTracks, index: int, frame: ByteArray
     ) -> list[tuple[int, BoolArray]]:
         """Full-resolution masks of every object on frame ``index`` (overlaps resolved)."""
-        ids = sorted(tracks)
-        masks, models = [], []
-        for oid in ids:
-            per_frame = tracks[oid]
-            if index >= len(per_frame):
-                masks.append(np.zeros(frame.shape[:2], dtype=bool))
-                models.append(per_frame[-1][1])
+        out: list[tuple[int, BoolArray]] = []
+        taken = np.zeros(frame.shape[:2], dtype=bool)
+        for oid in sorted(tracks):
+            masks, marks = tracks[oid]
+            if index >= len(masks):
+                out.append((oid, np.zeros(frame.shape[:2], dtype=bool)))
                 continue
-            work, model = per_frame[index]
-            masks.append(refine(frame, work, self.clip.factor, model))
-            models.append(model)
-        return list(zip(ids, resolve_overlaps(masks, models, frame), strict=True))
+            model = marks[nearest_anchor(list(marks), index)][1]
+            full = refine(frame, masks[index], model)
+            # A pixel claimed twice goes to the object with the lower id.
+            full &= ~taken
+            taken |= full
+            out.append((oid, full))
+        return out
 
     # -- edits -----------------------------------------------------------------------------
 
@@ -262,7 +311,9 @@ class SelectionSession:
                 oid = self._assign(frame, x, y)
                 self.points.setdefault(frame, []).append(MarkedPoint(x, y, oid))
                 self.version += 1
-            return [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
+            masks = self.frame_masks(frame)
+            self._start_tracking()
+            return [mask_entry(oid, m) for oid, m in masks]
 
     def _assign(self, frame: int, x: float, y: float) -> int:
         h, w = self.clip.height, self.clip.width
@@ -275,27 +326,31 @@ class SelectionSession:
         others = [oid for oid in self.object_ids() if oid not in current]
         if others:
             wr, wc = to_work_seeds([(x, y)], self.clip.work_shape())[0]
+            anchors, keys = self._snapshot()
             for oid in others:
-                found = self.tracked(oid, frame)
-                if found is None:
+                work_mask = self.tracked(oid, frame)
+                if work_mask is None:
+                    self._track_missing({oid: anchors[oid]}, {oid: keys[oid]}, lambda: True)
+                    work_mask = self.tracked(oid, frame)
+                if work_mask is None:
                     continue
-                work_mask, model = found
                 if work_mask[wr, wc]:
                     return oid
-                current[oid] = refine(self.clip.frame(frame), work_mask, self.clip.factor, model)
-        alone = self._segment(frame, [(x, y)]).mask
-        area = int(alone.sum())
+                model = anchors[oid][nearest_anchor(list(anchors[oid]), frame)][1]
+                current[oid] = refine(self.clip.frame(frame), work_mask, model)
+        alone = self._segment(frame, [(x, y)])
+        area = int(alone.mask.sum())
         best, best_overlap = None, 0.0
         for oid, mask in current.items():
             smaller = max(1, min(area, int(mask.sum())))
-            overlap = int((alone & mask).sum()) / smaller
+            overlap = int((alone.mask & mask).sum()) / smaller
             if overlap > best_overlap:
                 best, best_overlap = oid, overlap
         if best is not None and best_overlap > MERGE_OVERLAP:
             return best
         oid = self._next_id
         self._next_id += 1
-        self._segs[(frame, oid, ((x, y),))] = self._segment(frame, [(x, y)])
+        self._segs[(frame, oid, ((x, y),))] = alone
         return oid
 
     def delete(self, frame: int, points: list[tuple[float, float]]) -> list[dict[str, Any]]:
@@ -319,7 +374,9 @@ class SelectionSession:
             else:
                 self.points.pop(frame, None)
             self.version += 1
-            return [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
+            masks = self.frame_masks(frame)
+            self._start_tracking()
+            return [mask_entry(oid, m) for oid, m in masks]
 
     def clear(self) -> None:
         """Wipe every marked point."""

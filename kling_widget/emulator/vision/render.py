@@ -1,21 +1,17 @@
-"""Rendering: the preview, removal, swap and addition results, and the mp4 writer.
+"""Rendering: the mp4 writer, mask drawing, and the swap and addition composites.
 
 Outputs are H.264 yuv420p mp4 files at the input's size, frame rate and length (an odd
-width or height is cropped by one pixel: yuv420p needs even sides).
+width or height is cropped by one pixel: yuv420p needs even sides). Removal lives in
+``plate``. Swap: the reference image, scaled to each frame's object box, is cut by the
+object's mask. Addition: the reference image(s) are fitted into the selected region's
+box (cut by the region), or, with nothing selected, placed at the lower third's centre.
 
-Removal (static or translating camera): the camera's translation per frame is estimated
-(phase correlation at work resolution, refined by a small full-resolution search), every
-tracked region is mapped into one "world" plate, each plate pixel takes the median of the
-sampled frames in which it is visible, pixels never visible are inpainted from the border
-inwards (nearest known neighbours, then smoothed), and each frame's region is filled from
-the plate. Swap: the reference image, scaled to each frame's object box, is cut by the
-object's mask. Addition: the reference image(s) are fitted into the selected region's box
-(cut by the region), or, with nothing selected, placed at the lower third's centre.
+Imports only NumPy, Pillow, PyAV, the media mask drawing and the vision helpers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,15 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from kling_widget.emulator.vision.ops import BoolArray, bbox, dilate
+from kling_widget.emulator.vision.ops import BoolArray, bbox
 from kling_widget.media.masks import overlay_mask
 
 RGB = NDArray[np.uint8]
 
-# At most this many frames are sampled for the removal plate (memory: K x region).
-PLATE_SAMPLES = 30
-PLATE_BUDGET_BYTES = 400 * 1024 * 1024
 CRF = "16"
+# Results are encoded with this x264 preset (previews with "ultrafast").
+RESULT_PRESET = "veryfast"
 
 
 class Mp4Writer:
@@ -44,7 +39,7 @@ class Mp4Writer:
         width: int,
         height: int,
         fps: float | Fraction,
-        preset: str = "veryfast",
+        preset: str = RESULT_PRESET,
     ) -> None:
         self.path = path
         self.width, self.height = width - width % 2, height - height % 2
@@ -103,179 +98,6 @@ def draw_masks(frame: RGB, masks: Sequence[BoolArray]) -> RGB:
     for m in masks:
         if m.any():
             overlay_mask(out, m)
-    return out
-
-
-# -- removal -------------------------------------------------------------------------------
-
-
-def _peak_offset(c_minus: float, c0: float, c_plus: float) -> float:
-    """Sub-pixel peak position from three samples (parabola through them)."""
-    denom = c_minus - 2 * c0 + c_plus
-    if denom >= 0:
-        return 0.0
-    return float(np.clip(0.5 * (c_minus - c_plus) / denom, -0.5, 0.5))
-
-
-def phase_shift(a: NDArray[np.float32], b: NDArray[np.float32]) -> tuple[float, float]:
-    """Sub-pixel (dy, dx) with b(p) ~ a(p + d), by phase correlation."""
-    fa = np.fft.rfft2(a)
-    fb = np.fft.rfft2(b)
-    cross = fb * np.conj(fa)
-    cross /= np.abs(cross) + 1e-9
-    corr = np.fft.irfft2(cross, s=a.shape)
-    h, w = a.shape
-    i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    fy = _peak_offset(corr[(i - 1) % h, j], corr[i, j], corr[(i + 1) % h, j])
-    fx = _peak_offset(corr[i, (j - 1) % w], corr[i, j], corr[i, (j + 1) % w])
-    dy = (i - h if i > h // 2 else i) + fy
-    dx = (j - w if j > w // 2 else j) + fx
-    # corr peaks at -d for b(p) = a(p + d).
-    return -float(dy), -float(dx)
-
-
-def _prep(frame: RGB, hole: BoolArray) -> NDArray[np.float32]:
-    gray = frame.astype(np.float32).mean(axis=2)
-    keep = ~hole
-    g = gray - (gray[keep].mean() if keep.any() else gray.mean())
-    g[hole] = 0
-    wy = np.hanning(g.shape[0]).astype(np.float32)[:, None]
-    wx = np.hanning(g.shape[1]).astype(np.float32)[None, :]
-    result: NDArray[np.float32] = (g * wy * wx).astype(np.float32)
-    return result
-
-
-def estimate_camera(
-    work_frames: Callable[[int], RGB], holes_work: Sequence[BoolArray], factor: int
-) -> list[tuple[int, int]]:
-    """Per-frame camera offset in full-resolution px: frame t's pixel p shows world p + o_t.
-
-    Each frame is compared with a reference frame (the first, replaced when the view has
-    moved by more than a quarter of the frame) by sub-pixel phase correlation of the
-    work-resolution frames with the tracked objects masked out, so errors do not
-    accumulate frame after frame.
-    """
-    count = len(holes_work)
-    if count == 0:
-        return []
-    offsets = [(0.0, 0.0)]
-    ref_index = 0
-    ref = _prep(work_frames(0), dilate(holes_work[0], 1))
-    h, w = ref.shape
-    for t in range(1, count):
-        cur = _prep(work_frames(t), dilate(holes_work[t], 1))
-        dy, dx = phase_shift(ref, cur)
-        base = offsets[ref_index]
-        offsets.append((base[0] + dy, base[1] + dx))
-        if abs(dy) > h / 4 or abs(dx) > w / 4:
-            ref_index, ref = t, cur
-    return [(round(oy * factor), round(ox * factor)) for oy, ox in offsets]
-
-
-class Plate:
-    """The clean background of the tracked regions, in world coordinates."""
-
-    def __init__(self, origin: tuple[int, int], pixels: RGB) -> None:
-        self.origin = origin
-        self.pixels = pixels
-
-    def fill(self, frame: RGB, hole: BoolArray, offset: tuple[int, int]) -> RGB:
-        """Replace ``hole`` pixels of ``frame`` (in place) by the plate; returns ``frame``."""
-        ys, xs = np.nonzero(hole)
-        if ys.size == 0:
-            return frame
-        py = np.clip(ys + offset[0] - self.origin[0], 0, self.pixels.shape[0] - 1)
-        px = np.clip(xs + offset[1] - self.origin[1], 0, self.pixels.shape[1] - 1)
-        frame[ys, xs] = self.pixels[py, px]
-        return frame
-
-
-def world_box(
-    holes: Sequence[BoolArray | None], offsets: Sequence[tuple[int, int]]
-) -> tuple[int, int, int, int] | None:
-    """World-coordinate (y0, x0, y1, x1) covering every hole."""
-    box: list[int] | None = None
-    for hole, (oy, ox) in zip(holes, offsets, strict=False):
-        if hole is None:
-            continue
-        b = bbox(hole)
-        if b is None:
-            continue
-        wb = [b[0] + oy, b[1] + ox, b[2] + oy, b[3] + ox]
-        box = (
-            wb
-            if box is None
-            else [min(box[0], wb[0]), min(box[1], wb[1]), max(box[2], wb[2]), max(box[3], wb[3])]
-        )
-    return None if box is None else (box[0], box[1], box[2], box[3])
-
-
-def build_plate(
-    samples: Iterable[tuple[RGB, BoolArray, tuple[int, int]]], box: tuple[int, int, int, int]
-) -> Plate:
-    """Median of the visible samples per world pixel of ``box``; the rest inpainted.
-
-    ``samples`` yields (frame, hole, offset) for the sampled frames.
-    """
-    y0, x0, y1, x1 = box
-    hh, ww = y1 - y0, x1 - x0
-    values: list[NDArray[np.int16]] = []
-    for frame, hole, (oy, ox) in samples:
-        h, w = frame.shape[:2]
-        v = np.full((hh, ww, 3), 999, dtype=np.int16)
-        # World rows y0..y1 are frame rows y0-oy..y1-oy.
-        fy0, fy1 = max(0, y0 - oy), min(h, y1 - oy)
-        fx0, fx1 = max(0, x0 - ox), min(w, x1 - ox)
-        if fy0 < fy1 and fx0 < fx1:
-            crop = frame[fy0:fy1, fx0:fx1].astype(np.int16)
-            crop[hole[fy0:fy1, fx0:fx1]] = 999
-            py0, px0 = fy0 + oy - y0, fx0 + ox - x0
-            v[py0 : py0 + (fy1 - fy0), px0 : px0 + (fx1 - fx0)] = crop
-        values.append(v)
-    if not values:
-        return Plate((y0, x0), np.zeros((hh, ww, 3), np.uint8))
-    stack = np.stack(values)
-    count = (stack[..., 0] != 999).sum(axis=0)
-    stack.sort(axis=0)
-    idx = np.clip((count - 1) // 2, 0, None)[None, :, :, None]
-    med = np.take_along_axis(stack, np.broadcast_to(idx, (1, hh, ww, 3)), axis=0)[0]
-    known = count > 0
-    pixels = np.where(known[..., None], med, 0).astype(np.float32)
-    if not known.all():
-        pixels = inpaint(pixels, known)
-    return Plate((y0, x0), np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
-
-
-def inpaint(pixels: NDArray[np.float32], known: BoolArray, smooth: int = 30) -> NDArray[np.float32]:
-    """Fill unknown pixels from the border inwards, then smooth the filled area."""
-    out: NDArray[np.float32] = pixels.copy()
-    have = known.copy()
-    if not have.any():
-        return out
-    hole = ~known
-    while not have.all():
-        total = np.zeros_like(out)
-        n = np.zeros(have.shape, dtype=np.float32)
-        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            src = np.roll(np.roll(out * have[..., None], dy, axis=0), dx, axis=1)
-            cnt = np.roll(np.roll(have, dy, axis=0), dx, axis=1).astype(np.float32)
-            if dy == 1:
-                src[0], cnt[0] = 0, 0
-            if dy == -1:
-                src[-1], cnt[-1] = 0, 0
-            if dx == 1:
-                src[:, 0], cnt[:, 0] = 0, 0
-            if dx == -1:
-                src[:, -1], cnt[:, -1] = 0, 0
-            total += src
-            n += cnt
-        grow = ~have & (n > 0)
-        out[grow] = total[grow] / n[grow][:, None]
-        have |= grow
-    for _ in range(smooth):
-        padded = np.pad(out, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        avg = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
-        out[hole] = avg[hole]
     return out
 
 

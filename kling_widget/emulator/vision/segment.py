@@ -1,86 +1,62 @@
-"""Segment the object under clicked points (NumPy only, deterministic).
+"""Segment the object under clicked points (OpenCV GrabCut, deterministic).
 
 Method (work resolution first, then full-resolution edges):
 
-1. The frame is box-reduced so its longer side is at most ``WORK_MAX_SIDE`` px and
-   converted to CIE-Lab.
-2. A colour palette is taken from a small window around each seed (k-means), and every
-   pixel gets its distance to the nearest palette colour.
-3. The region grown from the seeds at threshold ``t`` is ``{minimax <= t}``, where
-   ``minimax`` is the bottleneck path distance from the seeds. Its area as a function of
-   ``t`` has a plateau while the region is the object and jumps when it leaks into the
-   background; the threshold is the middle of the most stable plateau (in the spirit of
-   MSER). Nothing here is tuned to particular colours: the threshold adapts to the local
-   contrast between the object and what surrounds it.
-4. Holes are filled, specks and thin bridges removed (opening), the seeds' component kept.
-5. A foreground palette (inside) and a background palette (a ring outside) are learnt;
-   at full resolution, pixels in a band around the upscaled boundary are re-classified
-   (nearer the foreground palette than the background one and within the threshold), so
-   edges are pixel-accurate although the region was found at reduced size.
+1. Colour and texture features of the work-resolution frame: CIE-Lab smoothed over a
+   few pixels (the average colour of a texture) and the local contrast of lightness (how
+   busy the texture is).
+2. A first region: pixels whose features are near those under the clicks, connected to
+   them, at the feature-distance threshold where the region is most stable (its area
+   changes least as the threshold moves, in the spirit of MSER): the threshold adapts to
+   the contrast between the object and what surrounds it, nothing is tuned to colours.
+3. GrabCut (colour mixture models and a graph cut) on a window around that region,
+   seeded with the clicks as certain object, the region as probable object, a ring
+   around it as probable background and the window's border as certain background: it
+   corrects the first region where texture made it ragged or leaky.
+4. The clicked component is kept, holes filled; a colour model (object against the ring
+   around it) snaps the edges to the object at full resolution.
+
+Imports only NumPy, OpenCV and the vision helpers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from kling_widget.emulator.vision.ops import (
     BoolArray,
+    ByteArray,
+    ColourModel,
     FloatArray,
     bbox,
-    close,
+    component_at,
     dilate,
-    downscale,
     erode,
     fill_holes,
-    kmeans,
-    minimax,
-    open_,
-    palette_distance,
-    reconstruct,
-    rgb_to_lab,
-    upscale_mask,
-    work_factor,
+    pad_box,
+    resize_soft,
 )
 
-# Largest colour distance (CIE76 units) a region may be grown at.
-MAX_THRESHOLD = 80.0
-THRESHOLD_STEP = 0.5
-# A region larger than this fraction of the frame is a leak into the background.
-MAX_AREA_FRACTION = 0.6
-# Relative area growth per threshold step still counted as "stable".
-STABLE_GROWTH = 0.015
-# A plateau must span at least this many threshold steps to be preferred.
-MIN_RUN_STEPS = 6
-# The second, palette-based pass may grow the region by at most this factor.
-REGROW_LIMIT = 1.6
-SEED_RADIUS = 2
-SEED_COLOURS = 4
-OBJECT_COLOURS = 6
-BACKGROUND_COLOURS = 8
-
-
-@dataclass(frozen=True)
-class ColourModel:
-    """What an object looks like: palettes in Lab and the distance threshold."""
-
-    foreground: FloatArray
-    background: FloatArray
-    threshold: float
-
-    def classify(self, lab: FloatArray) -> BoolArray:
-        """Pixels (..., 3) that belong to the object by colour."""
-        d_fg = palette_distance(lab, self.foreground)
-        inside = d_fg <= self.threshold
-        if self.background.shape[0]:
-            inside &= d_fg < palette_distance(lab, self.background)
-        return np.asarray(inside)
-
-    def distances(self, lab: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(distance to the foreground palette, distance to the background palette)."""
-        return palette_distance(lab, self.foreground), palette_distance(lab, self.background)
+# Thresholds tried for the first region (feature distance, geometric steps).
+THRESHOLDS = np.geomspace(3.0, 90.0, 36).astype(np.float32)
+# A first region larger than this fraction of the frame leaked into the background.
+MAX_AREA_FRACTION = 0.5
+TEXTURE_WEIGHT = 1.5
+# Feature smoothing scales (work px): fine textures, coarse textures.
+FEATURE_SCALES = (2.0, 5.0)
+SEED_RADIUS = 5
+# The first region must cover at least this fraction of the work frame.
+MIN_AREA_FRACTION = 0.001
+GRABCUT_ITERATIONS = 3
+# A GrabCut answer this much smaller than the first region collapsed onto the clicks.
+COLLAPSED = 0.15
+# Full-resolution edge band (px either side of the upscaled edge) and how strongly the
+# colour evidence there may overrule the shape found at work resolution.
+EDGE_BAND = 3
+PRIOR_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,176 +66,178 @@ class Segmentation:
     work_mask: BoolArray
     mask: BoolArray
     model: ColourModel
-    factor: int
 
 
-def _seed_palette(lab: FloatArray, seeds: list[tuple[int, int]]) -> FloatArray:
-    h, w = lab.shape[:2]
-    samples = []
+def features(work_rgb: ByteArray, sigma: float = 2.0) -> FloatArray:
+    """(h, w, 4) float32: Lab and local lightness contrast, smoothed over ``sigma`` px."""
+    lab = cv2.cvtColor(work_rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    light = lab[..., 0]
+    mean = cv2.blur(light, (7, 7))
+    sq = cv2.blur(light * light, (7, 7))
+    contrast = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    stack = np.dstack([lab, TEXTURE_WEIGHT * contrast])
+    out = cv2.GaussianBlur(stack, (0, 0), sigma)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _seed_mask(shape: tuple[int, int], seeds: list[tuple[int, int]], radius: int) -> BoolArray:
+    m = np.zeros(shape, np.uint8)
+    for r, c in seeds:
+        cv2.circle(m, (c, r), radius, 1, -1)
+    return m.astype(bool)
+
+
+def first_region(
+    feat: FloatArray, seeds: list[tuple[int, int]]
+) -> tuple[BoolArray, float] | None:
+    """The most stable connected region of feature-similar pixels around the seeds, and
+    its relative growth (lower: more stable)."""
+    h, w = feat.shape[:2]
+    dist = np.full((h, w), np.inf, np.float32)
     for r, c in seeds:
         y0, y1 = max(0, r - SEED_RADIUS), min(h, r + SEED_RADIUS + 1)
         x0, x1 = max(0, c - SEED_RADIUS), min(w, c + SEED_RADIUS + 1)
-        samples.append(lab[y0:y1, x0:x1].reshape(-1, 3))
-    return kmeans(np.concatenate(samples).astype(np.float32), SEED_COLOURS)
-
-
-def choose_threshold(grown: FloatArray, min_area: int, max_area: int) -> float | None:
-    """Middle of the most stable plateau of the region-area curve, or None."""
-    values = np.sort(grown[np.isfinite(grown)].ravel())
-    if values.size == 0:
+        centre = np.median(feat[y0:y1, x0:x1].reshape(-1, feat.shape[2]), axis=0)
+        diff = feat - centre
+        dist = np.minimum(dist, np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)))
+    seed_px = _seed_mask((h, w), seeds, 0)
+    max_area = MAX_AREA_FRACTION * h * w
+    regions: list[BoolArray] = []
+    areas: list[float] = []
+    for t in THRESHOLDS:
+        region = component_at(dist <= t, seed_px)
+        area = float(region.sum())
+        if area > max_area:
+            break
+        regions.append(region)
+        areas.append(area)
+    if not regions:
         return None
-    ts = np.arange(THRESHOLD_STEP, MAX_THRESHOLD + THRESHOLD_STEP, THRESHOLD_STEP)
-    area = np.searchsorted(values, ts, side="right").astype(np.float64)
-    growth = np.empty_like(area)
-    growth[:-1] = (area[1:] - area[:-1]) / np.maximum(area[:-1], 1.0)
-    growth[-1] = 0.0 if area[-1] < max_area else np.inf
-    valid = (area >= min_area) & (area <= max_area)
+    a = np.asarray(areas)
+    # Relative growth over two steps either side: small on a plateau.
+    lo = np.concatenate([a[:1], a[:1], a[:-2]])[: a.size]
+    hi = np.concatenate([a[2:], [max_area] * 2])[: a.size]
+    growth = (hi - lo) / np.maximum(a, 1.0)
+    valid = a >= max(9.0, MIN_AREA_FRACTION * h * w)
     if not valid.any():
-        return None
-    stable = valid & (growth <= STABLE_GROWTH)
-    if not stable.any():
-        # No plateau: take the step that grows least among the valid ones.
-        return float(ts[int(np.argmin(np.where(valid, growth, np.inf)))])
-    # Maximal runs of stable steps. A slow leak into similar background can make a long
-    # run too, so the run that grows least per step wins among runs long enough to count
-    # (ties go to the lower threshold: the tighter region).
-    runs: list[tuple[int, int]] = []
-    start = -1
-    for i, ok in enumerate(stable):
-        if ok and start < 0:
-            start = i
-        if start >= 0 and (not ok or i == len(stable) - 1):
-            end = i if ok else i - 1
-            runs.append((start, end - start + 1))
-            start = -1
-    long_runs = [r for r in runs if r[1] >= MIN_RUN_STEPS] or [max(runs, key=lambda r: r[1])]
-
-    def mean_growth(run: tuple[int, int]) -> float:
-        first, length = run
-        return float(np.mean(growth[first : first + length]))
-
-    best_start, best_len = min(long_runs, key=lambda r: (mean_growth(r), r[0]))
-    lo = ts[best_start]
-    hi = ts[best_start + best_len - 1] + THRESHOLD_STEP
-    if hi >= MAX_THRESHOLD:
-        # Isolated object: nothing leaked up to the cap; do not sit in the middle of nothing.
-        hi = min(hi, lo + MAX_THRESHOLD / 2)
-    return float((lo + hi) / 2)
+        return regions[-1], float("inf")
+    best = int(np.argmin(np.where(valid, growth, np.inf)))
+    return regions[best], float(growth[best])
 
 
-def learn_model(lab: FloatArray, mask: BoolArray, threshold: float) -> ColourModel:
-    """Foreground palette from inside ``mask``, background palette from a ring around it."""
-    core = erode(mask, 1)
-    if core.sum() < 16:
-        core = mask
-    ring = dilate(mask, 4) & ~dilate(mask, 1)
-    fg = kmeans(lab[core].astype(np.float32), OBJECT_COLOURS)
-    bg = kmeans(lab[ring].astype(np.float32), BACKGROUND_COLOURS)
-    return ColourModel(foreground=fg, background=bg, threshold=threshold)
-
-
-def clean(mask: BoolArray, seeds: BoolArray | None = None) -> BoolArray:
-    """Fill holes, drop specks and thin bridges, keep the seeds' component(s)."""
-    out = fill_holes(mask)
-    opened = open_(out, 1)
-    if opened.any():
-        out = opened
-    if seeds is not None and (out & seeds).any():
-        out = reconstruct(out & seeds, out)
-    elif seeds is not None:
-        out = reconstruct(dilate(seeds, 2) & out, out) if (dilate(seeds, 2) & out).any() else out
-    return close(out, 1)
-
-
-def segment_work(
-    lab: FloatArray, seeds: list[tuple[int, int]]
-) -> tuple[BoolArray, ColourModel] | None:
-    """Segment at work resolution from (row, col) seeds; None when nothing stands out."""
-    h, w = lab.shape[:2]
-    palette = _seed_palette(lab, seeds)
-    cost = palette_distance(lab, palette)
-    seed_mask = np.zeros((h, w), dtype=bool)
-    for r, c in seeds:
-        seed_mask[r, c] = True
-    grown = minimax(cost, seed_mask, limit=MAX_THRESHOLD)
-    max_area = int(MAX_AREA_FRACTION * h * w)
-    threshold = choose_threshold(grown, min_area=max(4, len(seeds)), max_area=max_area)
-    if threshold is None:
-        return None
-    mask = clean(grown <= threshold, seed_mask)
-    if not mask.any():
-        return None
-    # Second pass: the palette of the whole first region covers the object's shading,
-    # which a window around the seeds cannot. Kept only when it stays a plateau and does
-    # not balloon (a ballooning second region means the first one had leaked).
-    palette = kmeans(lab[erode(mask, 1) if erode(mask, 1).any() else mask], OBJECT_COLOURS)
-    grown2 = minimax(palette_distance(lab, palette), seed_mask, limit=MAX_THRESHOLD)
-    threshold2 = choose_threshold(grown2, min_area=max(4, len(seeds)), max_area=max_area)
-    if threshold2 is not None:
-        mask2 = clean(grown2 <= threshold2, seed_mask)
-        if mask.sum() <= mask2.sum() <= REGROW_LIMIT * mask.sum():
-            mask, threshold = mask2, threshold2
-    return mask, learn_model(lab, mask, threshold)
-
-
-def refine(
-    frame: NDArray[np.uint8], work_mask: BoolArray, factor: int, model: ColourModel
+def grabcut(
+    work_rgb: ByteArray, region: BoolArray, seeds: list[tuple[int, int]]
 ) -> BoolArray:
-    """Full-resolution mask: upscaled core plus re-classified pixels in the boundary band.
-
-    Works inside the object's box only, so the cost follows the object's size.
-    """
-    h, w = frame.shape[:2]
-    out = np.zeros((h, w), dtype=bool)
-    box = bbox(work_mask)
+    """GrabCut around ``region`` seeded by the clicks; the clicked component, holes filled."""
+    h, w = region.shape
+    box = bbox(region)
     if box is None:
-        return out
-    wh, ww = work_mask.shape
-    # Work-grid crop with a margin for the band and the tidy-up.
-    y0, x0 = max(0, box[0] - 3), max(0, box[1] - 3)
-    y1, x1 = min(wh, box[2] + 3), min(ww, box[3] + 3)
-    crop = work_mask[y0:y1, x0:x1]
-    fy0, fx0 = y0 * factor, x0 * factor
-    # The last work row/column also covers the pixels ``downscale`` cropped off.
-    fy1 = h if y1 == wh else y1 * factor
-    fx1 = w if x1 == ww else x1 * factor
-    shape = (fy1 - fy0, fx1 - fx0)
-    core = upscale_mask(erode(crop, 1), factor, shape)
-    band = upscale_mask(dilate(crop, 1), factor, shape) & ~core
-    ys, xs = np.nonzero(band)
-    local = core
-    if ys.size:
-        lab = rgb_to_lab(frame[fy0 + ys, fx0 + xs])
-        keep = model.classify(lab)
-        local = core.copy()
-        local[ys[keep], xs[keep]] = True
-    if local.any():
-        # The core has no holes (the work mask was filled), so gaps can only be small
-        # ones in the band: closing there fills them without a flood fill.
-        local = local | (close(local, 2) & band)
-        tidy = open_(local, 1)
-        if tidy.any():
-            local = tidy | (local & core)
-    out[fy0:fy1, fx0:fx1] = local
+        return region
+    size = max(box[2] - box[0], box[3] - box[1])
+    ring = max(4, size // 3)
+    y0, x0, y1, x1 = pad_box(box, 2 * ring, (h, w))
+    crop = np.ascontiguousarray(work_rgb[y0:y1, x0:x1])
+    sub = region[y0:y1, x0:x1]
+    mask = np.full(sub.shape, cv2.GC_BGD, np.uint8)
+    mask[dilate(sub, ring)] = cv2.GC_PR_BGD
+    mask[sub] = cv2.GC_PR_FGD
+    # The window's border is certain background, except where it is the frame's edge.
+    if y0 == 0:
+        mask[0][mask[0] == cv2.GC_BGD] = cv2.GC_PR_BGD
+    if x0 == 0:
+        mask[:, 0][mask[:, 0] == cv2.GC_BGD] = cv2.GC_PR_BGD
+    if y1 == h:
+        mask[-1][mask[-1] == cv2.GC_BGD] = cv2.GC_PR_BGD
+    if x1 == w:
+        mask[:, -1][mask[:, -1] == cv2.GC_BGD] = cv2.GC_PR_BGD
+    local_seeds = [(r - y0, c - x0) for r, c in seeds]
+    mask[_seed_mask(sub.shape, local_seeds, 1)] = cv2.GC_FGD
+    if not (mask == cv2.GC_BGD).any() and not (mask == cv2.GC_PR_BGD).any():
+        return region
+    bgd = np.zeros((1, 65), np.float64)
+    fgd = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(crop, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return region
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    out = np.zeros((h, w), bool)
+    out[y0:y1, x0:x1] = fg
+    out = component_at(out, _seed_mask((h, w), seeds, 0))
+    if not out.any():
+        return region
+    return fill_holes(out)
+
+
+def learn_model(rgb: ByteArray, mask: BoolArray) -> ColourModel:
+    """The object's colours (inside ``mask``) against a ring around it."""
+    size = bbox(mask)
+    extent = 0 if size is None else max(size[2] - size[0], size[3] - size[1])
+    ring = max(3, extent // 6)
+    inside = erode(mask, 1)
+    if inside.sum() < 16:
+        inside = mask
+    around = dilate(mask, ring) & ~dilate(mask, 1)
+    return ColourModel.learn(rgb, inside, around)
+
+
+def refine(full_rgb: ByteArray, work_soft: BoolArray | FloatArray, model: ColourModel) -> BoolArray:
+    """The work-resolution mask at full resolution, its edges snapped by colour."""
+    shape = full_rgb.shape[:2]
+    soft = resize_soft(work_soft, shape)
+    mask = soft >= 0.5
+    if work_soft.shape == shape:
+        return mask
+    box = bbox(dilate(mask, EDGE_BAND + 1)) if mask.any() else None
+    if box is None:
+        return mask
+    y0, x0, y1, x1 = box
+    sub = mask[y0:y1, x0:x1]
+    band = dilate(sub, EDGE_BAND) & ~erode(sub, EDGE_BAND)
+    rgb = full_rgb[y0:y1, x0:x1]
+    prior = np.clip(soft[y0:y1, x0:x1], 0.02, 0.98)
+    logit = np.log(prior / (1.0 - prior)) * PRIOR_WEIGHT
+    score = cv2.GaussianBlur(model.score(rgb) + logit, (3, 3), 0)
+    snapped = sub.copy()
+    snapped[band] = score[band] > 0
+    out = mask.copy()
+    out[y0:y1, x0:x1] = snapped
     return out
 
 
-def to_work_seeds(
-    points: list[tuple[float, float]], work_shape: tuple[int, int]
-) -> list[tuple[int, int]]:
-    """Normalized (x, y) points -> (row, col) on the work grid, clamped inside it."""
-    h, w = work_shape
-    return [(min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))) for x, y in points]
+def segment_work(
+    work_rgb: ByteArray, seeds: list[tuple[int, int]]
+) -> tuple[BoolArray, ColourModel] | None:
+    """Segment at work resolution from (row, col) seeds; None when nothing stands out."""
+    candidates = []
+    for sigma in FEATURE_SCALES:
+        found = first_region(features(work_rgb, sigma), seeds)
+        if found is not None:
+            candidates.append((found[0], found[1], sigma))
+    if not candidates:
+        return None
+    best = int(np.argmin([c[1] for c in candidates]))
+    # Smoothed features pull the region in from the object's edges by about the
+    # smoothing scale: give it back, GrabCut trims what is not the object.
+    region = dilate(candidates[best][0], round(candidates[best][2]))
+    mask = grabcut(work_rgb, region, seeds)
+    if mask.sum() < COLLAPSED * region.sum():
+        # GrabCut collapsed (mixed colour models): the stable region is the better answer.
+        mask = fill_holes(region)
+    if not mask.any():
+        return None
+    return mask, learn_model(work_rgb, mask)
 
 
 def segment_frame(
-    frame: NDArray[np.uint8], points: list[tuple[float, float]]
+    full_rgb: ByteArray, work_rgb: ByteArray, seeds: list[tuple[int, int]]
 ) -> Segmentation | None:
-    """Segment the object under normalized ``points`` on one full-resolution RGB frame."""
-    factor = work_factor(frame.shape[0], frame.shape[1])
-    lab = rgb_to_lab(downscale(frame, factor))
-    found = segment_work(lab, to_work_seeds(points, lab.shape[:2]))
+    """Segment the object under the work-grid ``seeds`` of one frame."""
+    found = segment_work(work_rgb, seeds)
     if found is None:
         return None
     work_mask, model = found
-    return Segmentation(work_mask, refine(frame, work_mask, factor, model), model, factor)
+    return Segmentation(work_mask, refine(full_rgb, work_mask, model), model)

@@ -1,189 +1,181 @@
-"""Follow segmented objects through every frame of a clip (NumPy only, deterministic).
+"""Follow a segmented object through every frame of a clip (OpenCV, deterministic).
 
-Per object and frame, at work resolution:
+Per object, from each frame it was marked on, forwards and backwards (each frame
+follows its nearest marked frame), at work resolution:
 
-1. Predict where the object's shape template is (last position plus velocity).
-2. Classify the pixels of a search window around it by colour (the object's palette
-   against the palette of its surroundings, learnt on the anchor frame).
-3. Find the translation of the template that best matches the classification
-   (cross-correlation by FFT of the template with +1/-1 object/non-object scores).
-4. The mask is the object-coloured pixels connected to the eroded, moved template, allowed
-   to grow a little beyond it (shape changes). Parts hidden by another object are not the
-   object's colour, so they drop out of its mask, and come back when it reappears because
-   the template keeps the whole shape.
-5. The template is replaced by the new mask when the object is fully visible again.
+1. Dense optical flow (DIS) from the previous frame to this one.
+2. The object's motion: a similarity transform fitted (RANSAC) to the flow inside its
+   visible mask; when too little of it is visible (hidden, or out of the frame), the
+   camera's motion (a homography fitted to the flow around it) carries it instead.
+3. The object's shape template is moved by the accumulated motion: the prediction.
+4. Re-segmentation: near the prediction, pixels are kept where the object's colour
+   model (object against its surroundings, learnt on the marked frame) and the
+   prediction agree, so the mask snaps back to the object instead of drifting. Parts
+   hidden by something else do not look like the object and drop out; the template
+   keeps the whole shape, so they come back when the object reappears.
+5. The template is replaced by the new mask whenever the object is fully visible again
+   (its area agrees with the prediction), which follows changes of shape.
 
-Objects are tracked forwards and backwards from the frames they were marked on (each
-frame follows its nearest marked frame); pixels claimed by two objects go to the one whose
-palette is nearer.
+Imports only NumPy, OpenCV and the vision helpers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from kling_widget.emulator.vision.motion import (
+    Matrix,
+    camera_motion,
+    flow,
+    grey,
+    object_motion,
+    warp_mask,
+)
 from kling_widget.emulator.vision.ops import (
     BoolArray,
+    ByteArray,
+    ColourModel,
+    FloatArray,
     bbox,
+    component_at,
     dilate,
     erode,
     fill_holes,
-    open_,
-    palette_distance,
-    reconstruct,
-    rgb_to_lab,
-    shift,
+    pad_box,
 )
-from kling_widget.emulator.vision.segment import ColourModel
 
-# Search margin around the predicted box: a fraction of the object's size, at least this.
-MIN_MARGIN = 6
-MARGIN_FRACTION = 0.35
-# How far (fraction of size) a mask may grow beyond the moved template in one frame.
-GROW_FRACTION = 0.04
-# The template is refreshed when the new mask is this complete (area ratio window).
-REFRESH_RANGE = (0.85, 1.25)
-
-FrameGetter = Callable[[int], NDArray[np.uint8]]
-
-
-@dataclass
-class _State:
-    template: BoolArray
-    offset: tuple[int, int]
-    velocity: tuple[float, float]
-    area: int
-
-
-def _window(
-    box: tuple[int, int, int, int], margin: int, shape: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    return (
-        max(0, y0 - margin),
-        max(0, x0 - margin),
-        min(shape[0], y1 + margin),
-        min(shape[1], x1 + margin),
-    )
+FrameGetter = Callable[[int], ByteArray]
+# How far (work px) the mask may reach beyond the prediction in one frame.
+GROW = 2
+# Weight of the prediction against the colour evidence (log-odds units per unit logit).
+PRIOR_WEIGHT = 0.6
+# The colour-evidence search around the prediction: a fraction of the object's size, at
+# least this many work px; each px of shift costs this fraction of the template's area.
+SEARCH_FRACTION = 0.3
+MIN_SEARCH = 4
+SHIFT_COST = 0.01
+# The template is refreshed when the object looks whole: at most this fraction of the
+# prediction is missing, its area is within this ratio of the object's full area (which
+# follows the estimated scale), and it does not touch the frame's edge. Between
+# refreshes the full area may shrink by at most ``SHRINK`` (shape changes), so an object
+# slowly going behind something does not become its visible part.
+MISSING = 0.03
+REFRESH = (0.9, 1.1)
+SHRINK = 0.99
 
 
-def _best_shift(template: BoolArray, score: NDArray[np.float32], margin: int) -> tuple[int, int]:
-    """Translation (dy, dx), |d| <= margin, maximising sum(score[p + d] * template[p])."""
-    h, w = score.shape
-    ph, pw = h + margin, w + margin
-    ft = np.fft.rfft2(template.astype(np.float32), s=(ph, pw))
-    fs = np.fft.rfft2(score, s=(ph, pw))
-    corr = np.fft.irfft2(np.conj(ft) * fs, s=(ph, pw))
-    dys = np.r_[0 : margin + 1, -margin:0]
-    dxs = np.r_[0 : margin + 1, -margin:0]
-    sub = corr[np.ix_(dys % ph, dxs % pw)]
-    # A small pull towards the prediction breaks ties deterministically.
-    penalty = 1e-3 * (np.abs(dys)[:, None] + np.abs(dxs)[None, :])
-    i, j = np.unravel_index(int(np.argmax(sub - penalty)), sub.shape)
-    return int(dys[i]), int(dxs[j])
-
-
-def step(
-    state: _State, frame: NDArray[np.uint8], model: ColourModel
-) -> tuple[BoolArray, NDArray[np.float32] | None, tuple[int, int, int, int] | None]:
-    """Advance one frame; returns (mask, foreground distance in the window, window)."""
-    shape = frame.shape[:2]
-    pred = (
-        state.offset[0] + round(state.velocity[0]),
-        state.offset[1] + round(state.velocity[1]),
-    )
-    moved = shift(state.template, *pred)
-    box = bbox(moved)
+def resegment(rgb: ByteArray, predicted: FloatArray, model: ColourModel) -> BoolArray:
+    """The object's visible mask near a soft prediction, by colour and prediction."""
+    hard = predicted >= 0.5
+    out = np.zeros(hard.shape, bool)
+    box = bbox(hard)
     if box is None:
-        # The prediction left the frame: keep the last position and report nothing.
-        state.velocity = (0.0, 0.0)
-        return np.zeros(shape, dtype=bool), None, None
-    size = max(box[2] - box[0], box[3] - box[1])
-    margin = max(MIN_MARGIN, int(MARGIN_FRACTION * size))
-    win = _window(box, margin, shape)
-    y0, x0, y1, x1 = win
-    lab = rgb_to_lab(frame[y0:y1, x0:x1])
-    d_fg, d_bg = model.distances(lab)
-    inside = d_fg <= model.threshold
-    if model.background.shape[0]:
-        inside &= d_fg < d_bg
-    score = np.where(inside, np.float32(1.0), np.float32(-1.0)).astype(np.float32)
-    dy, dx = _best_shift(moved[y0:y1, x0:x1], score, margin)
-    offset = (pred[0] + dy, pred[1] + dx)
-    placed = shift(state.template, *offset)[y0:y1, x0:x1]
-    grow = max(2, int(GROW_FRACTION * size))
-    allowed = inside & dilate(placed, grow)
-    marker = erode(placed, 1) & inside
-    local = reconstruct(marker, allowed) if marker.any() else np.zeros_like(inside)
+        return out
+    y0, x0, y1, x1 = pad_box(box, GROW + 3, hard.shape)
+    sub = hard[y0:y1, x0:x1]
+    prior = np.clip(cv2.GaussianBlur(predicted[y0:y1, x0:x1], (0, 0), 1.0), 0.02, 0.98)
+    score = model.score(rgb[y0:y1, x0:x1]) + PRIOR_WEIGHT * np.log(prior / (1.0 - prior))
+    score = cv2.GaussianBlur(score, (0, 0), 1.0)
+    keep = (score > 0) & dilate(sub, GROW)
+    core = erode(sub, 1)
+    local = component_at(keep, core if core.any() else sub)
     if local.any():
         local = fill_holes(local)
-        opened = open_(local, 1)
-        local = opened if opened.any() else local
-    mask = np.zeros(shape, dtype=bool)
-    mask[y0:y1, x0:x1] = local
-    moved_by = (offset[0] - state.offset[0], offset[1] - state.offset[1])
-    state.velocity = (
-        0.5 * state.velocity[0] + 0.5 * moved_by[0],
-        0.5 * state.velocity[1] + 0.5 * moved_by[1],
-    )
-    state.offset = offset
-    area = int(mask.sum())
-    lo, hi = REFRESH_RANGE
-    if lo * state.area <= area <= hi * state.area and not _touches_window(local, win, shape):
-        state.template, state.offset, state.area = mask, (0, 0), area
-    return mask, d_fg, win
+        opened = cv2.morphologyEx(local.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        if opened.any():
+            local = opened.astype(bool)
+    out[y0:y1, x0:x1] = local
+    return out
 
 
-def _touches_window(
-    local: BoolArray, win: tuple[int, int, int, int], shape: tuple[int, int]
-) -> bool:
-    """A mask touching a window edge that is not the frame edge may be cut off."""
-    y0, x0, y1, x1 = win
-    return bool(
-        (y0 > 0 and local[0].any())
-        or (x0 > 0 and local[:, 0].any())
-        or (y1 < shape[0] and local[-1].any())
-        or (x1 < shape[1] and local[:, -1].any())
-    )
+def align(rgb: ByteArray, predicted: FloatArray, model: ColourModel) -> tuple[int, int]:
+    """The shift (dx, dy) of the prediction that covers the most object-coloured pixels.
 
-
-def track(
-    get_frame: FrameGetter,
-    frame_count: int,
-    anchors: dict[int, tuple[BoolArray, ColourModel]],
-) -> list[tuple[BoolArray, ColourModel]]:
-    """Work-resolution masks (and the colour model used) of one object on every frame.
-
-    ``anchors`` maps marked frame indices to the object's mask and colour model there;
-    each other frame is reached by tracking from its nearest anchor (forwards or
-    backwards), with that anchor's model.
+    Optical flow is unreliable inside an object without texture (a flat colour has no
+    features to follow); the colour evidence puts such an object back where it is.
     """
-    if not anchors:
-        raise ValueError("anchors: at least one marked frame is needed")
-    marks = sorted(anchors)
-    out: list[tuple[BoolArray, ColourModel] | None] = [None] * frame_count
-    for k, a in enumerate(marks):
-        mask, model = anchors[a]
-        if a >= frame_count:
-            continue
-        out[a] = (mask, model)
-        lo = 0 if k == 0 else (marks[k - 1] + a) // 2 + 1
-        hi = frame_count - 1 if k == len(marks) - 1 else (a + marks[k + 1]) // 2
-        for order in (range(a + 1, hi + 1), range(a - 1, lo - 1, -1)):
-            state = _State(mask, (0, 0), (0.0, 0.0), int(mask.sum()))
-            for t in order:
-                tracked, _, _ = step(state, get_frame(t), model)
-                out[t] = (tracked, model)
-    first_mask, first_model = anchors[marks[0]]
-    return [o if o is not None else (np.zeros_like(first_mask), first_model) for o in out]
+    hard = predicted >= 0.5
+    box = bbox(hard)
+    if box is None:
+        return 0, 0
+    size = max(box[2] - box[0], box[3] - box[1])
+    margin = max(MIN_SEARCH, int(SEARCH_FRACTION * size))
+    y0, x0, y1, x1 = pad_box(box, margin, hard.shape)
+    evidence = np.tanh(0.5 * cv2.GaussianBlur(model.score(rgb[y0:y1, x0:x1]), (0, 0), 1.0))
+    template = hard[box[0] : box[2], box[1] : box[3]].astype(np.float32)
+    if evidence.shape[0] < template.shape[0] or evidence.shape[1] < template.shape[1]:
+        return 0, 0
+    corr = cv2.matchTemplate(evidence.astype(np.float32), template, cv2.TM_CCORR)
+    # The offset of the unshifted template inside the window, and a small pull towards it
+    # (ties and flat evidence keep the flow's prediction).
+    oy, ox = box[0] - y0, box[1] - x0
+    ys = np.arange(corr.shape[0])[:, None] - oy
+    xs = np.arange(corr.shape[1])[None, :] - ox
+    corr = corr - SHIFT_COST * float(template.sum()) * np.hypot(ys, xs)
+    iy, ix = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    return int(ix - ox), int(iy - oy)
+
+
+def _touches_edge(mask: BoolArray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def propagate(
+    get_frame: FrameGetter,
+    start: int,
+    frames: Sequence[int],
+    mask: BoolArray,
+    model: ColourModel,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[int, BoolArray]:
+    """Masks on ``frames`` (consecutive, going away from ``start``), tracked from ``mask``."""
+    out: dict[int, BoolArray] = {}
+    shape = mask.shape
+    template = mask
+    warp: Matrix = np.eye(3)
+    visible = mask
+    full_area = float(mask.sum())
+    prev = grey(get_frame(start))
+    for t in frames:
+        if cancelled is not None and cancelled():
+            break
+        rgb = get_frame(t)
+        cur = grey(rgb)
+        field = flow(prev, cur)
+        inside = erode(visible, 1)
+        motion = object_motion(field, inside) if inside.any() else None
+        if motion is None:
+            motion = camera_motion(field, dilate(visible, 3) if visible.any() else None)
+        warp = motion @ warp
+        full_area *= abs(float(np.linalg.det(motion[:2, :2])))
+        predicted = warp_mask(template, warp, shape)
+        dx, dy = align(rgb, predicted, model)
+        if dx or dy:
+            warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]]) @ warp
+            predicted = warp_mask(template, warp, shape)
+        visible = resegment(rgb, predicted, model)
+        hard = predicted >= 0.5
+        area, expected = int(visible.sum()), int(hard.sum())
+        missing = int((hard & ~visible).sum())
+        lo, hi = REFRESH
+        if (
+            expected
+            and missing <= MISSING * expected
+            and lo * full_area <= area <= hi * full_area
+            and not _touches_edge(visible)
+        ):
+            template, warp = visible, np.eye(3)
+            full_area = max(float(area), SHRINK * full_area)
+        out[t] = visible
+        prev = cur
+    return out
 
 
 def nearest_anchor(marks: Sequence[int], frame: int) -> int:
-    """The marked frame ``frame`` is tracked from (the same rule as ``track``)."""
+    """The marked frame that ``frame`` is tracked from: the nearest (earlier on a tie)."""
     ordered = sorted(marks)
     for k, a in enumerate(ordered):
         if k == len(ordered) - 1 or frame <= (a + ordered[k + 1]) // 2:
@@ -191,61 +183,24 @@ def nearest_anchor(marks: Sequence[int], frame: int) -> int:
     return ordered[-1]
 
 
-def track_to(
+def track(
     get_frame: FrameGetter,
+    frame_count: int,
     anchors: dict[int, tuple[BoolArray, ColourModel]],
-    frame: int,
-) -> tuple[BoolArray, ColourModel]:
-    """One object's work mask on ``frame`` only, tracking just the frames in between.
-
-    Gives the same mask as ``track(...)[frame]``.
-    """
-    a = nearest_anchor(list(anchors), frame)
-    mask, model = anchors[a]
-    if a == frame:
-        return mask, model
-    state = _State(mask, (0, 0), (0.0, 0.0), int(mask.sum()))
-    order = range(a + 1, frame + 1) if frame > a else range(a - 1, frame - 1, -1)
-    tracked = mask
-    for t in order:
-        tracked, _, _ = step(state, get_frame(t), model)
-    return tracked, model
-
-
-def resolve_overlaps(
-    masks: Sequence[BoolArray], models: Sequence[ColourModel], frame: NDArray[np.uint8]
+    cancelled: Callable[[], bool] | None = None,
 ) -> list[BoolArray]:
-    """Give each pixel claimed by several objects to the one whose palette is nearest."""
-    if len(masks) < 2:
-        return list(masks)
-    boxes = [bbox(m) for m in masks]
-    if not any(
-        a is not None
-        and b is not None
-        and a[0] < b[2]
-        and b[0] < a[2]
-        and a[1] < b[3]
-        and b[1] < a[3]
-        for i, a in enumerate(boxes)
-        for b in boxes[i + 1 :]
-    ):
-        return list(masks)
-    stack = np.stack(masks)
-    contested = stack.sum(axis=0) > 1
-    if not contested.any():
-        return list(masks)
-    ys, xs = np.nonzero(contested)
-    lab = rgb_to_lab(frame[ys, xs])
-    dist = np.stack(
-        [
-            np.where(stack[i, ys, xs], palette_distance(lab, m.foreground), np.inf)
-            for i, m in enumerate(models)
-        ]
-    )
-    winner = np.argmin(dist, axis=0)
-    out = []
-    for i, m in enumerate(masks):
-        keep = m.copy()
-        keep[ys, xs] = m[ys, xs] & (winner == i)
-        out.append(keep)
-    return out
+    """Work-resolution masks of one object on every frame, tracked from its anchors."""
+    if not anchors:
+        raise ValueError("anchors: at least one marked frame is needed")
+    marks = sorted(a for a in anchors if a < frame_count)
+    first = anchors[min(anchors)][0]
+    out: list[BoolArray | None] = [None] * frame_count
+    for k, a in enumerate(marks):
+        mask, model = anchors[a]
+        out[a] = mask
+        lo = 0 if k == 0 else (marks[k - 1] + a) // 2 + 1
+        hi = frame_count - 1 if k == len(marks) - 1 else (a + marks[k + 1]) // 2
+        for order in (range(a + 1, hi + 1), range(a - 1, lo - 1, -1)):
+            for t, m in propagate(get_frame, a, list(order), mask, model, cancelled).items():
+                out[t] = m
+    return [o if o is not None else np.zeros_like(first) for o in out]
