@@ -140,3 +140,5 @@ MAX_TRACKING_BYTES = 64 * 1024 * 1024
 DOWNLOAD_DEADLINE_S = 30 * 60.0
 # Redirects followed by one fetch; a URL seen twice is a loop and fails at once.
 MAX_REDIRECTS = 10
+# Kling's largest clip frame (each side at most 2160 px): a mask never decodes to more.
+MAX_MASK_PIXELS = CLIP_LIMITS["multi-elements"].max_side ** 2

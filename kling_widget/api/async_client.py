@@ -235,6 +235,7 @@ class AsyncKlingClient:
         shot_type: str | None = None,
         multi_prompt: Sequence[Any] | None = None,
         sound: str | bool | None = None,
+        watermark: bool | None = None,
         callback_url: str | None = None,
         external_task_id: str | None = None,
     ) -> Task:
@@ -252,6 +253,7 @@ class AsyncKlingClient:
             shot_type=shot_type,
             multi_prompt=multi_prompt,
             sound=sound,
+            watermark=watermark,
             callback_url=callback_url,
             external_task_id=external_task_id,
         )

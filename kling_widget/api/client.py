@@ -262,6 +262,7 @@ class KlingClient:
         shot_type: str | None = None,
         multi_prompt: Sequence[Any] | None = None,
         sound: str | bool | None = None,
+        watermark: bool | None = None,
         callback_url: str | None = None,
         external_task_id: str | None = None,
     ) -> Task:
@@ -272,6 +273,7 @@ class KlingClient:
         an image source or ``{"image_url": ..., "type": "first_frame" | "end_frame"}``.
         ``element_list``: ids or ``{"element_id"}``. ``multi_prompt``: ``{"prompt",
         "duration"}`` dicts or ``(prompt, duration)`` pairs. ``sound``: "on"/"off" or a bool.
+        ``watermark``: ``watermark_info.enabled`` (also a watermarked copy of the result).
         """
         spec = self._core.create_omni_video(
             prompt,
@@ -286,6 +288,7 @@ class KlingClient:
             shot_type=shot_type,
             multi_prompt=multi_prompt,
             sound=sound,
+            watermark=watermark,
             callback_url=callback_url,
             external_task_id=external_task_id,
         )

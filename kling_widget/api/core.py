@@ -53,6 +53,7 @@ from kling_widget.api.spec import (
     normalize_base_url,
     transport_failure,
 )
+from kling_widget.api.wire import Fields, excerpt
 from kling_widget.backoff import RetryPolicy, parse_retry_after
 from kling_widget.errors import (
     KlingAPIError,
@@ -80,6 +81,9 @@ REMINT_CODES = frozenset({1003, 1004})
 SESSION_GONE_CODES = frozenset({1201, 1202, 1203})
 NOT_FOUND_CODES = frozenset({1202, 1203})
 _EXCERPT_CHARS = 160
+_DOES_NOT_EXIST = re.compile(
+    r"not (?:be )?(?:exist|found)|does ?n[o']t exist|no such|unknown task|不存在", re.IGNORECASE
+)
 
 
 class ClientCore(SelectionEndpoints, OmniEndpoints):
@@ -123,7 +127,11 @@ class ClientCore(SelectionEndpoints, OmniEndpoints):
             reply = yield self.request(current)
             outcome = self.interpret(current, reply)
             if not isinstance(outcome, _Failure):
-                result = current.parse(outcome)
+                try:
+                    result = current.parse(outcome)
+                except KlingResponseError as unreadable:
+                    # A create answered code 0 but unreadably: it exists; say how to find it.
+                    raise self._final_error(spec, unreadable, spec.lookup is not None) from None
                 if current is spec.lookup:
                     logger.debug("create found by external_task_id after an ambiguous failure")
                 if spec.after is not None:
@@ -207,7 +215,8 @@ class ClientCore(SelectionEndpoints, OmniEndpoints):
         if text.strip():
             try:
                 body = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
+                # RecursionError: nesting deeper than Python's parser allows.
                 body = None
         if not isinstance(body, dict):
             what = (
@@ -220,9 +229,12 @@ class ClientCore(SelectionEndpoints, OmniEndpoints):
                 f"{spec.method} {spec.path} answered {what}", http_status=status
             )
         code = body.get("code")
-        request_id = body.get("request_id")
-        request_id = str(request_id) if request_id is not None else None
-        message = self.redact(str(body.get("message") or ""))
+        envelope = Fields(body, "")
+        try:
+            request_id = envelope.text("request_id")
+            message = self.redact(envelope.text("message") or "")
+        except KlingResponseError:
+            request_id, message = None, self.redact(excerpt(body.get("message")))
         logger.debug(
             "%s %s -> HTTP %s code %s request_id %s",
             spec.method,
@@ -354,9 +366,16 @@ def _retryable(outcome: _Failure) -> bool:
 
 
 def _is_not_found(err: KlingError) -> bool:
+    """The lookup before a re-sent create says "no such task" in one of the documented
+    forms: 404, code 1202/1203, or 400/1201 whose message says the task does not exist.
+    Anything else is "unknown": the create is never sent again."""
     if isinstance(err, KlingSessionExpiredError):
         return False
-    return err.code in NOT_FOUND_CODES or (err.code is None and err.http_status == 404)
+    if err.code in NOT_FOUND_CODES or (err.code is None and err.http_status == 404):
+        return True
+    if err.code == 1201 or (err.code is None and err.http_status == 400):
+        return bool(_DOES_NOT_EXIST.search(err.message))
+    return False
 
 
 def _mentions_session_gone(status: int, code: int | None, message: str) -> bool:

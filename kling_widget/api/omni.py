@@ -36,6 +36,7 @@ class OmniEndpoints(TaskEndpoints):
         shot_type: str | None = None,
         multi_prompt: Sequence[Any] | None = None,
         sound: str | bool | None = None,
+        watermark: bool | None = None,
         callback_url: str | None = None,
         external_task_id: str | None = None,
     ) -> RequestSpec[Task]:
@@ -55,6 +56,7 @@ class OmniEndpoints(TaskEndpoints):
                 "aspect_ratio": aspect_ratio,
                 "duration": v.normalize_duration(duration),
                 "sound": v.on_off(sound),
+                "watermark_info": None if watermark is None else {"enabled": watermark},
                 "callback_url": callback_url,
                 "external_task_id": ext,
             }

@@ -18,6 +18,7 @@ import httpx
 
 from kling_widget.api import validation as v
 from kling_widget.api.models import Task, TaskKind
+from kling_widget.api.wire import bad
 from kling_widget.errors import KlingError, KlingValidationError
 
 T = TypeVar("T")
@@ -134,15 +135,18 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 def _task_parser(kind: TaskKind) -> Callable[[Any], Task]:
     def parse(data: Any) -> Task:
-        return Task.from_json(data if isinstance(data, Mapping) else {}, kind)
+        return Task.from_json(data, kind)
 
     return parse
 
 
 def _task_list_parser(kind: TaskKind) -> Callable[[Any], list[Task]]:
     def parse(data: Any) -> list[Task]:
-        items = data if isinstance(data, list) else []
-        return [Task.from_json(t, kind) for t in items if isinstance(t, Mapping)]
+        if data is None or data == {}:
+            return []
+        if not isinstance(data, list):
+            raise bad("data", data, "a list of tasks")
+        return [Task.from_json(t, kind) for t in data]
 
     return parse
 

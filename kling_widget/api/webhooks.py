@@ -1,22 +1,35 @@
-"""Verify Kling task callbacks signed per Standard Webhooks (https://www.standardwebhooks.com).
+"""Kling task callbacks: verify their Standard Webhooks signature and read them as tasks.
 
 Signature = base64(HMAC-SHA256(base64decode(secret without ``whsec_``),
 ``"{webhook-id}.{webhook-timestamp}.{raw body}"``)), sent as ``webhook-signature: v1,<sig>``
 (several may be given, space-separated, e.g. during a secret rotation).
+
+The HMAC is computed by the ``standardwebhooks`` package, as Kling's callback page
+recommends. Its ``Webhook.verify`` is not called directly because it reads the clock
+itself (no way to check a recorded callback or test at a given time), decodes a malformed
+secret silently, and lets ``ValueError``/``binascii.Error`` escape on a malformed signature
+header; the header parsing, the 5-minute window and the constant-time comparison are here.
+
+:func:`parse_callback` turns either documented body shape into a
+:class:`~kling_widget.api.models.Task`; :func:`verify_callback` checks the signature first.
+Imports models and the leaves; never the clients.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
-from kling_widget.errors import KlingError
+from standardwebhooks.webhooks import Webhook
+
+from kling_widget.api.models import Task, TaskKind
+from kling_widget.errors import KlingError, KlingResponseError
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300
@@ -58,22 +71,65 @@ def verify_webhook(
             f"webhook-timestamp={sent_at}: more than {tolerance:g} s from now"
         )
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    key = _secret_bytes(secret)
-    signed = msg_id.encode("utf-8") + b"." + str(sent_at).encode("ascii") + b"." + raw
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookVerificationError("callback body is not UTF-8") from None
+    signer = Webhook(_secret_bytes(secret))
+    when = datetime.fromtimestamp(sent_at, tz=timezone.utc)
+    expected = signer.sign(msg_id, when, text).encode("ascii")
     for candidate in signatures.split():
-        version, _, sig = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(sig.encode("ascii", "replace"), expected):
+        if candidate.startswith("v1,") and hmac.compare_digest(
+            candidate.encode("ascii", "replace"), expected
+        ):
             try:
-                parsed: Any = json.loads(raw)
-            except ValueError:
+                parsed: Any = json.loads(text)
+            except (ValueError, RecursionError):
                 raise WebhookVerificationError("signed body is not JSON") from None
             return parsed if isinstance(parsed, dict) else {"data": parsed}
     raise WebhookVerificationError("no webhook-signature matches")
 
 
+def parse_callback(
+    body: str | bytes | Mapping[str, Any], kind: TaskKind = "multi-elements"
+) -> Task:
+    """A callback body (raw JSON or already parsed) of either documented shape as a ``Task``.
+
+    Old shape: the task object (``task_id``, ``task_status``...). New shape: ``id``,
+    ``status`` ("succeeded" becomes the same state as "succeed"), ``outputs`` (videos),
+    ``billing``. Unknown fields stay in ``.raw``. A body that is neither raises
+    :class:`KlingResponseError`. ``kind`` says which API the callback came from.
+    """
+    if isinstance(body, Mapping):
+        data: Any = body
+    else:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise KlingResponseError("callback body is not JSON") from None
+    if isinstance(data, Mapping) and isinstance(data.get("data"), Mapping) and "code" in data:
+        data = data["data"]  # an envelope around the task object
+    if not isinstance(data, Mapping) or not any(k in data for k in ("task_id", "id")):
+        raise KlingResponseError("callback body is neither a task object nor {id, status, ...}")
+    return Task.from_json(data, kind)
+
+
+def verify_callback(
+    secret: str | bytes,
+    headers: Mapping[str, str],
+    body: str | bytes,
+    kind: TaskKind = "multi-elements",
+    tolerance: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> Task:
+    """:func:`verify_webhook`, then :func:`parse_callback`: a ``Task`` from a signed callback."""
+    return parse_callback(verify_webhook(secret, headers, body, tolerance, now), kind)
+
+
 def _secret_bytes(secret: str | bytes) -> bytes:
     if isinstance(secret, bytes):
+        if not secret:
+            raise WebhookVerificationError("webhook secret is empty")
         return secret
     text = secret.strip()
     if text.startswith(SECRET_PREFIX):

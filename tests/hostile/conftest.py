@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server import HostileServer  # noqa: E402
+from server import HostileServer
 
 
 @pytest.fixture(scope="module")

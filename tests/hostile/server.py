@@ -22,7 +22,9 @@ SECRET_ECHO = "Authorization"
 
 
 def envelope(data: object, code: int = 0, message: str = "SUCCEED") -> bytes:
-    return json.dumps({"code": code, "message": message, "request_id": "r-1", "data": data}).encode()
+    return json.dumps(
+        {"code": code, "message": message, "request_id": "r-1", "data": data}
+    ).encode()
 
 
 def task(**over: object) -> dict[str, object]:
@@ -120,7 +122,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(416, b"", {"Content-Range": f"bytes */{len(PAYLOAD)}"})
         else:
             end = len(PAYLOAD) - 1
-            self._send(206, PAYLOAD[start:], {"Content-Range": f"bytes {start}-{end}/{len(PAYLOAD)}"})
+            self._send(
+                206, PAYLOAD[start:], {"Content-Range": f"bytes {start}-{end}/{len(PAYLOAD)}"}
+            )
 
     def mode_break_once(self) -> None:
         # The first request sends 40% of the file and drops the connection; later ones serve.

@@ -54,7 +54,9 @@ def test_206_at_the_wrong_offset_restarts_from_zero(hostile: HostileServer, tmp_
     assert files(tmp_path) == ["out.mp4"]
 
 
-def test_unreadable_content_range_is_a_response_error(hostile: HostileServer, tmp_path: Path) -> None:
+def test_unreadable_content_range_is_a_response_error(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
     (tmp_path / "out.mp4.part").write_bytes(PAYLOAD[:10])
     with pytest.raises(KlingResponseError, match="Content-Range"):
         transfer.download(hostile.mode("bad-range"), tmp_path / "out.mp4", policy=FAST)
