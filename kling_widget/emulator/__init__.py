@@ -1,6 +1,9 @@
 """The local Kling emulator: a loopback HTTP server speaking Kling's protocol.
 
-``from kling_widget.emulator import Emulator``; see ``docs/emulator.md``.
+``from kling_widget.emulator import Emulator``; see ``docs/emulator.md``. The package
+imports only ``kling_widget.media``, ``kling_widget.rules``, ``kling_widget.rle``,
+``kling_widget.limits``, ``kling_widget.errors`` and the api's wire checks
+(``kling_widget.api.validation``); never the api's client, the journal or anything above.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import threading
 from kling_widget.emulator.clock import ManualClock
 from kling_widget.emulator.emulator import Emulator
 from kling_widget.emulator.faults import FaultPlan
-from kling_widget.emulator.server import RecordedRequest
+from kling_widget.emulator.routing import RecordedRequest
+from kling_widget.emulator.server import BodyLimits
 
-__all__ = ["Emulator", "FaultPlan", "ManualClock", "RecordedRequest", "serve"]
+__all__ = ["BodyLimits", "Emulator", "FaultPlan", "ManualClock", "RecordedRequest", "serve"]
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

@@ -1,14 +1,19 @@
 """The response envelope and the errors the emulator answers with.
 
 Every answer is ``{"code", "message", "request_id", "data"}`` with the HTTP status and
-code from the table in ``shared/kling-api.md``.
+code from Kling's error table. Imports only ``kling_widget.errors``.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kling_widget.errors import KlingValidationError
+
+T = TypeVar("T")
 
 # (http status, code) pairs the emulator uses, named for what they mean.
 AUTH_FAILED = (401, 1000)
@@ -40,6 +45,15 @@ def invalid(field: str, value: Any, rule: str) -> ApiError:
     if len(shown) > 80:
         shown = shown[:65] + f"... ({len(shown)} chars)"
     return ApiError(INVALID_PARAMETER, f"{field}={shown}: {rule}")
+
+
+def checked(check: Callable[[], T]) -> T:
+    """Run a rule from ``kling_widget.rules`` (or the api's wire checks); its
+    ``KlingValidationError`` becomes the 400/1201 answer naming field, value and rule."""
+    try:
+        return check()
+    except KlingValidationError as err:
+        raise invalid(err.field, err.value, err.rule) from None
 
 
 def new_request_id() -> str:

@@ -10,16 +10,18 @@ The emulator has no generative model, so it renders a visible, deterministic emu
   "bright" -> brighter; otherwise a hue rotation by an angle taken from a hash of the
   prompt. The prompt's first 60 characters are captioned at the bottom-left.
 - **Generating** (no base video): ``duration`` seconds (default 5) at 24 fps, sized by
-  ``mode`` (std 720p, pro 1080p) and ``aspect_ratio`` (or the first frame's shape): the
-  ``first_frame`` image (cross-fading to ``end_frame`` when given, with a slow zoom), or a
-  gradient coloured from the prompt's hash, with the same caption.
+  ``mode`` (std 720p, pro 1080p) and ``aspect_ratio`` (or the first frame's shape, or a
+  ``feature`` video's): the ``first_frame`` image (cross-fading to ``end_frame`` when
+  given, with a slow zoom), or a gradient coloured from the prompt's hash, with the same
+  caption.
+
+Imports ``emulator.vision.render`` (the mp4 writer) and ``kling_widget.media`` only.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
-import io
 import math
 import shutil
 import tempfile
@@ -33,7 +35,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from kling_widget.emulator.vision.render import Mp4Writer, fit_image
-from kling_widget.limits import OMNI_DEFAULT_DURATION, OMNI_OUTPUT_FPS
+from kling_widget.limits import OMNI_OUTPUT_FPS
 from kling_widget.media.video import VideoSource
 
 RGB = NDArray[np.uint8]
@@ -217,11 +219,22 @@ def _gradient(width: int, height: int, prompt: str) -> RGB:
     return result
 
 
-def output_size(mode: str, aspect: str | None, first: Image.Image | None) -> tuple[int, int]:
-    """(width, height) of a generated video."""
+def _aspect_of(width: int, height: int) -> str:
+    return "16:9" if width > 1.2 * height else ("9:16" if height > 1.2 * width else "1:1")
+
+
+def output_size(
+    mode: str,
+    aspect: str | None,
+    first: Image.Image | None,
+    reference: tuple[int, int] | None = None,
+) -> tuple[int, int]:
+    """(width, height) of a generated video: ``aspect`` when given, else the first frame's
+    shape, else a reference video's (``(width, height)``), else 16:9."""
     if aspect is None and first is not None:
-        w, h = first.size
-        aspect = "16:9" if w > 1.2 * h else ("9:16" if h > 1.2 * w else "1:1")
+        aspect = _aspect_of(*first.size)
+    if aspect is None and reference is not None:
+        aspect = _aspect_of(*reference)
     return SIZES[(mode, aspect or "16:9")]
 
 
@@ -255,15 +268,3 @@ def render_generated(
             img = img.crop((left, top, left + cw, top + ch)).resize((width, height))
             writer.write(caption(np.asarray(img), prompt))
     return total / OMNI_OUTPUT_FPS
-
-
-def default_duration(value: object) -> int:
-    """The requested duration in seconds (the documented default when missing)."""
-    return int(str(value if value is not None else OMNI_DEFAULT_DURATION))
-
-
-def open_image(data: bytes) -> Image.Image:
-    """Decode reference-image bytes (already validated)."""
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image

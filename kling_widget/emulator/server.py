@@ -1,230 +1,210 @@
-"""The emulator's HTTP server: a stdlib ``ThreadingHTTPServer`` on loopback.
+"""The emulator's HTTP layer: a threaded HTTP/1.1 server in front of a ``Backend``.
 
-Paths are Kling's (``/v1/videos/multi-elements...``, ``/v1/videos/omni-video...``) plus
-the emulator's own under ``/emulator/``. A relay-style prefix before ``/v1/`` (as in
-``https://api.cometapi.com/kling/v1/...``) is accepted and ignored. Every answer is the
-envelope ``{code, message, request_id, data}`` (file downloads aside) with a
-``X-Request-Id`` header; HTTP/1.1 keep-alive as httpx expects.
+The server knows nothing of Kling: it asks its ``Backend`` (a small protocol the emulator
+implements) for the route of a request, to authenticate it, whether a fault is planned,
+where an upload goes, and to log it. Order of work for every request, so that nothing
+unauthenticated or oversized is ever read into memory or onto disk:
 
-Errors: unknown path -> 404/1203, known path with the wrong method -> 404/1202, a body that
-is not a JSON object -> 400/1200, a bad field -> 400/1201, unknown task -> 404/1203.
+1. route (unknown path -> 404/1203, wrong method -> 404/1202);
+2. authenticate, before a byte of the body is read (401/1000-1004);
+3. check the declared size against the cap (uploads and JSON bodies have their own caps;
+   over it, or a chunked body, -> 400/1200);
+4. read the body: an upload is streamed to its file, JSON is parsed within the depth and
+   size limits of ``emulator.wire`` (-> 400/1200);
+5. apply a planned fault, call the handler, answer the envelope ``{code, message,
+   request_id, data}`` (``X-Request-Id`` header too) or serve a file with ``Range``.
+
+A refused request's body is read and thrown away (up to the upload cap, never stored) so
+the client, which sends its whole body before reading, gets the error instead of a reset
+connection; then the connection is closed. A client that sent ``Expect: 100-continue`` is
+refused before it sends the body.
+
+Imports only ``emulator.envelope``, ``emulator.faults``, ``emulator.routing`` and
+``emulator.wire``; never the emulator itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
-import shutil
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from kling_widget.emulator.envelope import (
     BAD_REQUEST,
     INTERNAL,
-    NOT_FOUND,
-    WRONG_METHOD,
     ApiError,
     envelope,
     new_request_id,
 )
 from kling_widget.emulator.faults import Fault
-
-if TYPE_CHECKING:
-    from kling_widget.emulator.emulator import Emulator
+from kling_widget.emulator.routing import FileReply, JsonValue, Request, Route, strip_prefix
+from kling_widget.emulator.wire import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    parse_json,
+    parse_range,
+    upload_name,
+)
 
 logger = logging.getLogger("kling_widget.emulator")
 
-# JSON bodies larger than this are refused (base64 images are at most ~14 MB each).
-MAX_JSON_BYTES = 64 * 1024 * 1024
 CHUNK = 1 << 16
-
-Handler = Callable[["Request"], Any]
+# How long a refused client may take to send the rest of its body.
+DISCARD_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
-class RecordedRequest:
-    """One request as received (``Authorization`` redacted)."""
+class BodyLimits:
+    """Caps on request bodies (bytes and JSON nesting depth)."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    json: Any
-    time: float
+    max_json_bytes: int = MAX_JSON_BYTES
+    max_upload_bytes: int = 1 << 30
+    max_json_depth: int = MAX_JSON_DEPTH
 
 
-@dataclass
-class Request:
-    """What a route handler gets."""
+class Backend(Protocol):
+    """What the HTTP layer needs from the service behind it."""
 
-    method: str
-    path: str
-    params: dict[str, str]
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    json: Any
-    upload_path: Path | None = None
+    @property
+    def body_limits(self) -> BodyLimits:
+        """The caps on request bodies."""
+        ...
 
+    def route(self, method: str, path: str) -> Route:
+        """The route for a request; ``ApiError`` (404) when there is none."""
+        ...
 
-@dataclass
-class FileReply:
-    """A route's answer that is a file (served with Range support)."""
+    def authenticate(self, authorization: str | None) -> None:
+        """Return if the ``Authorization`` header is accepted; ``ApiError`` (401) otherwise."""
+        ...
 
-    path: Path
-    content_type: str
+    def fault_for(self, method: str, path: str) -> tuple[float, Fault | None]:
+        """Seconds to wait first, and the fault to inject (or None)."""
+        ...
 
+    def upload_target(self, name: str) -> Path:
+        """A fresh path to stream an upload named ``name`` into."""
+        ...
 
-class Router:
-    """Method + path pattern -> handler."""
+    def discard_upload(self, path: Path) -> None:
+        """Remove an upload that was refused or failed."""
+        ...
 
-    def __init__(self) -> None:
-        self._routes: list[tuple[re.Pattern[str], str, Handler, bool]] = []
-
-    def add(self, method: str, pattern: str, handler: Handler, *, auth: bool = True) -> None:
-        """Register ``handler`` for ``method`` on paths matching ``pattern`` (a regex)."""
-        self._routes.append((re.compile(pattern + r"\Z"), method, handler, auth))
-
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool]:
-        """The handler, its path params and whether it needs auth; ApiError 404 otherwise."""
-        known_path = False
-        for rx, m, handler, auth in self._routes:
-            found = rx.match(path)
-            if found is None:
-                continue
-            known_path = True
-            if m == method or (m == "GET" and method == "HEAD"):
-                return handler, {k: unquote(v) for k, v in found.groupdict().items()}, auth
-        if known_path:
-            raise ApiError(WRONG_METHOD, f"method {method} is not allowed on {path}")
-        raise ApiError(NOT_FOUND, f"no such resource: {method} {path}")
-
-
-def strip_prefix(path: str) -> str:
-    """Drop a relay prefix: ``/kling/v1/...`` -> ``/v1/...``."""
-    for marker in ("/v1/", "/emulator/"):
-        i = path.find(marker)
-        if i > 0:
-            return path[i:]
-    return path
+    def record(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: JsonValue,
+    ) -> None:
+        """Log a request."""
+        ...
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    emulator: Emulator
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        self.backend = backend
+        super().__init__(address, BackendHandler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
         # A client that hangs up (or a "drop" fault) is not an emulator error.
-        import sys
-
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return
         logger.exception("emulator: error while serving %s", client_address)
 
 
-class EmulatorHandler(BaseHTTPRequestHandler):
-    """Turns HTTP requests into route calls on the emulator."""
+class BackendHandler(BaseHTTPRequestHandler):
+    """Turns HTTP requests into route calls on the server's ``Backend``."""
 
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "KlingEmulator/0.1"
+    _expects_continue = False
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("emulator %s - %s", self.address_string(), format % args)
+
+    def handle_expect_100(self) -> bool:
+        # Decide after routing and authentication whether the body is wanted.
+        self._expects_continue = True
+        return True
 
     def do_GET(self) -> None:
         self._handle()
 
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
+    do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_GET
 
     # -- the pipeline ----------------------------------------------------------------------
 
     def _handle(self) -> None:
-        emu = self.server.emulator
+        backend = self.server.backend
         request_id = new_request_id()
         parts = urlsplit(self.path)
         path = strip_prefix(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         try:
-            handler, params, needs_auth = emu.router.match(self.command, path)
+            route = backend.route(self.command, path)
+            if route.auth:
+                backend.authenticate(self.headers.get("Authorization"))
+            length = self._declared_length(backend.body_limits, route.streams_body)
         except ApiError as err:
-            handler, params, needs_auth = None, {}, False
-            route_error: ApiError | None = err
-        else:
-            route_error = None
-        upload = path == "/emulator/uploads" and self.command == "POST"
+            backend.record(self.command, path, query, headers, None)
+            self._refuse(err, request_id)
+            return
+        upload_path: Path | None = None
+        parsed: JsonValue = None
+        raw = b""
         try:
-            body, upload_path = self._read_body(upload and route_error is None)
-        except ApiError as err:
-            self._drain()
-            self._send_error(err, request_id)
-            return
-        parsed: Any = None
-        body_error: ApiError | None = None
-        if body and not upload:
-            try:
-                parsed = json.loads(body)
-            except (UnicodeDecodeError, ValueError):
-                body_error = ApiError(BAD_REQUEST, "request body is not valid JSON")
-        emu.record(self.command, path, query, headers, parsed if body_error is None else body)
-        delay, fault = emu.faults.decide(self.command, path)
-        if delay:
-            time.sleep(delay)
-        if fault is not None and fault.kind == "error":
-            self._send_error(
-                ApiError((fault.status, fault.code), _fault_message(fault)), request_id
-            )
-            return
-        if fault is not None and fault.kind == "html":
-            self._send_html(fault.status)
-            return
-        try:
-            if route_error is not None:
-                raise route_error
-            assert handler is not None
-            if needs_auth:
-                emu.auth.check(self.headers.get("Authorization"))
-            if body_error is not None:
-                raise body_error
-            request = Request(
-                method=self.command,
-                path=path,
-                params=params,
-                query=query,
-                headers=headers,
-                body=body,
-                json=parsed,
-                upload_path=upload_path,
-            )
-            result = handler(request)
+            if route.streams_body:
+                name = upload_name(self.path, self.headers.get("X-Filename"))
+                upload_path = backend.upload_target(name)
+                self._stream_to(upload_path, length)
+            else:
+                raw = self._read(length)
+                if raw:
+                    parsed = parse_json(raw, backend.body_limits.max_json_depth)
         except ApiError as err:
             if upload_path is not None:
-                shutil.rmtree(upload_path.parent, ignore_errors=True)
+                backend.discard_upload(upload_path)
+            backend.record(self.command, path, query, headers, None)
+            self._send_error(err, request_id)
+            return
+        backend.record(self.command, path, query, headers, parsed)
+        delay, fault = backend.fault_for(self.command, path)
+        if delay:
+            time.sleep(delay)
+        if fault is not None and fault.kind in ("error", "html"):
+            if upload_path is not None:
+                backend.discard_upload(upload_path)
+            if fault.kind == "html":
+                self._send_html(fault.status)
+            else:
+                self._send_error(
+                    ApiError((fault.status, fault.code), _fault_message(fault)), request_id
+                )
+            return
+        request = Request(
+            self.command, path, route.params, query, headers, raw, parsed, upload_path
+        )
+        try:
+            result = route.handler(request)
+        except ApiError as err:
+            if upload_path is not None:
+                backend.discard_upload(upload_path)
             if fault is not None and fault.kind == "drop":
                 self._drop()
                 return
@@ -247,50 +227,82 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             payload = b'{"code": 0, "message": "SUCCEED", "data": {"task_id": '
         self._send(200, payload, "application/json", request_id, fault)
 
-    def _read_body(self, to_file: bool) -> tuple[bytes, Path | None]:
-        length_text = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+    # -- the body --------------------------------------------------------------------------
+
+    def _declared_length(self, limits: BodyLimits, upload: bool) -> int:
+        if self.headers.get("Transfer-Encoding", "").strip():
             raise ApiError(
                 BAD_REQUEST, "chunked request bodies are not supported: send Content-Length"
             )
+        text = self.headers.get("Content-Length")
         try:
-            length = int(length_text) if length_text else 0
+            length = int(text) if text else 0
         except ValueError:
-            raise ApiError(BAD_REQUEST, f"Content-Length={length_text!r}: not a number") from None
+            raise ApiError(BAD_REQUEST, f"Content-Length={text!r}: not a number") from None
         if length < 0:
             raise ApiError(BAD_REQUEST, f"Content-Length={length}: negative")
-        if to_file:
-            emu = self.server.emulator
-            name = _upload_name(self.path, self.headers)
-            file_id, dest = emu.files.reserve(name)
-            remaining = length
-            with dest.open("wb") as fh:
-                while remaining > 0:
-                    chunk = self.rfile.read(min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    fh.write(chunk)
-                    remaining -= len(chunk)
-            self._upload_id = file_id
-            return b"", dest
-        if length > MAX_JSON_BYTES:
-            self._length_left = length
-            raise ApiError(BAD_REQUEST, f"request body of {length} bytes is too large")
-        return (self.rfile.read(length) if length else b""), None
+        cap = limits.max_upload_bytes if upload else limits.max_json_bytes
+        if length > cap:
+            what = "an upload" if upload else "a JSON body"
+            raise ApiError(
+                BAD_REQUEST, f"request body of {length} bytes: {what} is at most {cap} bytes"
+            )
+        return length
 
-    def _drain(self) -> None:
-        left = getattr(self, "_length_left", 0)
-        while left > 0:
-            chunk = self.rfile.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
+    def _continue(self) -> None:
+        if self._expects_continue:
+            self._expects_continue = False
+            self.send_response_only(100)
+            self.end_headers()
+
+    def _read(self, length: int) -> bytes:
+        if length == 0:
+            return b""
+        self._continue()
+        data = self.rfile.read(length)
+        if len(data) != length:
+            self.close_connection = True
+            raise ApiError(BAD_REQUEST, f"request body ended after {len(data)} of {length} bytes")
+        return data
+
+    def _stream_to(self, dest: Path, length: int) -> None:
+        self._continue()
+        remaining = length
+        with dest.open("wb") as fh:
+            while remaining > 0:
+                chunk = self.rfile.read(min(CHUNK, remaining))
+                if not chunk:
+                    self.close_connection = True
+                    raise ApiError(
+                        BAD_REQUEST, f"upload ended after {length - remaining} of {length} bytes"
+                    )
+                fh.write(chunk)
+                remaining -= len(chunk)
+
+    def _refuse(self, err: ApiError, request_id: str) -> None:
+        """Answer ``err`` to a request whose body was not read, then end the connection."""
+        self._send_error(err, request_id, close=True)
+        if self._expects_continue or self.command == "HEAD":
+            return
+        # Read what the client is sending (never stored) so it gets to read the answer.
+        cap = self.server.backend.body_limits.max_upload_bytes
+        text = self.headers.get("Content-Length") or "0"
+        left = int(text) if text.isdigit() else 0
+        if left > cap:
+            return
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(DISCARD_TIMEOUT_S)
+            while left > 0:
+                chunk = self.rfile.read(min(CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
 
     # -- replies ---------------------------------------------------------------------------
 
-    def _send_error(self, err: ApiError, request_id: str) -> None:
+    def _send_error(self, err: ApiError, request_id: str, *, close: bool = False) -> None:
         payload = envelope(err.code, err.message, request_id, None)
-        self._send(err.http_status, payload, "application/json", request_id, None)
+        self._send(err.http_status, payload, "application/json", request_id, None, close=close)
 
     def _send_html(self, status: int) -> None:
         page = (
@@ -306,12 +318,17 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         content_type: str,
         request_id: str | None,
         fault: Fault | None,
+        *,
+        close: bool = False,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         if request_id is not None:
             self.send_header("X-Request-Id", request_id)
+        if close:
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command == "HEAD":
             return
@@ -321,6 +338,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._drop()
             return
         self.wfile.write(payload)
+        if close:
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
 
     def _send_file(self, reply: FileReply, request_id: str, fault: Fault | None) -> None:
         size = reply.path.stat().st_size
@@ -328,7 +348,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         status = 200
         rng = self.headers.get("Range")
         if rng:
-            parsed = _parse_range(rng, size)
+            parsed = parse_range(rng, size)
             if parsed is None:
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{size}")
@@ -350,8 +370,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             return
         limit = length
         truncated = fault is not None and fault.kind == "truncate"
-        if truncated:
-            assert fault is not None
+        if fault is not None and truncated:
             cut = fault.truncate_at if fault.truncate_at is not None else length // 2
             limit = max(0, min(cut, length - 1))
         with reply.path.open("rb") as fh:
@@ -386,39 +405,9 @@ def _fault_message(fault: Fault) -> str:
     return known.get(fault.code, f"injected fault: HTTP {fault.status} code {fault.code}")
 
 
-def _upload_name(raw_path: str, headers: Any) -> str:
-    query = parse_qs(urlsplit(raw_path).query)
-    names = query.get("filename") or query.get("name") or []
-    name: str | None = names[0] if names else None
-    if not name:
-        name = headers.get("X-Filename")
-    return unquote(name) if name else "upload.bin"
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
-    if m is None or size == 0:
-        return None
-    first, last = m.group(1), m.group(2)
-    if first == "" and last == "":
-        return None
-    if first == "":
-        n = int(last)
-        if n == 0:
-            return None
-        return max(0, size - n), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if start >= size or end < start:
-        return None
-    return start, min(end, size - 1)
-
-
-def make_server(emulator: Emulator, host: str, port: int) -> _Server:
-    """Bind the HTTP server for ``emulator``."""
-    server = _Server((host, port), EmulatorHandler)
-    server.emulator = emulator
-    return server
+def make_server(backend: Backend, host: str, port: int) -> _Server:
+    """Bind an HTTP server for ``backend`` (port 0 picks a free one)."""
+    return _Server((host, port), backend)
 
 
 def serve_in_thread(server: _Server) -> threading.Thread:

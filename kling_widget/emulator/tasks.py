@@ -9,27 +9,21 @@ worker, starting as soon as the task is created.
 A prompt containing the word "fail" (as a whole word, any case) makes the task end
 ``failed`` with a message saying so; a render that raises fails the task with the error.
 Tasks that are not final count against the account's concurrency limit (429/1303).
-Result files expire ``RESULT_LIFETIME_S`` after the render finished.
+Result files expire ``RESULT_LIFETIME_S`` after the render finished. Every status change
+is passed to an ``on_change`` callable (the emulator's callback sender). Imports only
+``emulator.envelope`` and ``kling_widget.limits``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import queue
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from kling_widget.emulator.envelope import TOO_MANY_TASKS, ApiError, invalid
 from kling_widget.limits import FINAL_STATUSES
@@ -37,7 +31,6 @@ from kling_widget.limits import FINAL_STATUSES
 logger = logging.getLogger("kling_widget.emulator")
 
 FORCE_FAIL = re.compile(r"\bfail\b", re.IGNORECASE)
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 # A render job returns the result videos (``task_result.videos``).
 Job = Callable[[], list[dict[str, Any]]]
@@ -48,10 +41,15 @@ def new_id() -> str:
     return str(7 * 10**17 + secrets.randbelow(10**17))
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` is http(s) on this machine's loopback."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS
+def seconds_text(seconds: float) -> str:
+    """A duration as Kling writes it: seconds, at most three decimals, no trailing zeros."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def balance_deduction(units: str) -> dict[str, str]:
+    """``final_balance_deduction`` for a charge of ``units`` (an emulator figure: the quota
+    used and its list price are both the unit count)."""
+    return {"quota": units, "list_price": units}
 
 
 @dataclass
@@ -79,31 +77,38 @@ class TaskRecord:
         """Whether the status is ``succeed`` or ``failed``."""
         return self.status in FINAL_STATUSES
 
+    @property
+    def task_info(self) -> dict[str, Any]:
+        """``task_info``: the external id when one was given."""
+        if self.external_task_id is None:
+            return {}
+        return {"external_task_id": self.external_task_id}
+
     def to_json(self) -> dict[str, Any]:
         """The task object as the query endpoints answer it."""
-        info: dict[str, Any] = {}
-        if self.external_task_id is not None:
-            info["external_task_id"] = self.external_task_id
-        return {
+        task: dict[str, Any] = {
             "task_id": self.task_id,
             "task_status": self.status,
             "task_status_msg": self.status_msg,
-            "task_info": info,
+            "task_info": self.task_info,
             "task_result": {"videos": list(self.videos)},
             "final_unit_deduction": self.units,
+            "final_balance_deduction": balance_deduction(self.units),
             "created_at": int(self.created * 1000),
             "updated_at": int(self.updated * 1000),
         }
+        watermark = self.body.get("watermark_info")
+        if isinstance(watermark, dict):
+            task["watermark_info"] = dict(watermark)
+        return task
 
     def created_json(self) -> dict[str, Any]:
         """The ``data`` of a create answer."""
-        info: dict[str, Any] = {}
-        if self.external_task_id is not None:
-            info["external_task_id"] = self.external_task_id
         return {
             "task_id": self.task_id,
             "task_status": self.status,
-            "task_info": info,
+            "task_info": self.task_info,
+            "final_balance_deduction": balance_deduction(self.units),
             "created_at": int(self.created * 1000),
             "updated_at": int(self.updated * 1000),
         }
@@ -117,30 +122,23 @@ class TaskStore:
         clock: Callable[[], float],
         delays: tuple[float, float],
         concurrency_limit: int,
-        webhook_secret: str | None = None,
+        on_change: Callable[[TaskRecord], None] | None = None,
     ) -> None:
         self._clock = clock
         self.delays = delays
         self.concurrency_limit = concurrency_limit
-        self._webhook_secret = webhook_secret
+        self._on_change = on_change
         self._tasks: list[TaskRecord] = []
         self._lock = threading.RLock()
         self._jobs: queue.Queue[tuple[TaskRecord, Job] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="emulator-render", daemon=True)
         self._worker.start()
         self._stopped = threading.Event()
-        # One sender keeps callbacks in status order.
-        self._callbacks: queue.Queue[tuple[str, bytes, dict[str, str]] | None] = queue.Queue()
-        self._sender = threading.Thread(
-            target=self._send_callbacks, name="emulator-callbacks", daemon=True
-        )
-        self._sender.start()
 
     def stop(self) -> None:
         """Stop the worker after its current job."""
         self._stopped.set()
         self._jobs.put(None)
-        self._callbacks.put(None)
 
     # -- creation and lookup -------------------------------------------------------------
 
@@ -264,40 +262,6 @@ class TaskStore:
                 record.render_done = True
             self.tick()
 
-    # -- callbacks -------------------------------------------------------------------------
-
     def _notify(self, record: TaskRecord) -> None:
-        url = record.body.get("callback_url")
-        if not isinstance(url, str) or not is_loopback_url(url):
-            return
-        body = json.dumps(record.to_json(), separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self._webhook_secret:
-            headers.update(sign_webhook(self._webhook_secret, new_id(), int(time.time()), body))
-        self._callbacks.put((url, body, headers))
-
-    def _send_callbacks(self) -> None:
-        while True:
-            item = self._callbacks.get()
-            if item is None:
-                return
-            _post_quietly(*item)
-
-
-def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Standard Webhooks headers for ``body`` signed with ``secret`` (``whsec_...``)."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    sig = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": f"v1,{sig}",
-    }
-
-
-def _post_quietly(url: str, body: bytes, headers: dict[str, str]) -> None:
-    try:
-        httpx.post(url, content=body, headers=headers, timeout=5.0)
-    except httpx.HTTPError:
-        logger.info("emulator callback to %s failed", url)
+        if self._on_change is not None:
+            self._on_change(record)

@@ -81,6 +81,14 @@ class FileStore:
             self._files[file_id] = stored
         return stored
 
+    def discard(self, file_id: str) -> None:
+        """Forget a file and delete its folder (a refused or failed upload or download)."""
+        if not re.fullmatch(r"[0-9a-f]+", file_id):
+            return
+        with self._lock:
+            self._files.pop(file_id, None)
+        shutil.rmtree(self.root / file_id, ignore_errors=True)
+
     def add_bytes(self, name: str, data: bytes, expires_in: float | None = None) -> StoredFile:
         """Store and serve ``data`` under ``name``."""
         file_id, path = self.reserve(name)

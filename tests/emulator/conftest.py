@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emu_helpers import write_clip
+from emu_helpers import client_of, write_clip
 
 from kling_widget.emulator import Emulator, ManualClock
 
@@ -54,6 +54,6 @@ def live_emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[Any]:
     """A ``KlingClient`` of ``emu`` (JWT credentials)."""
-    c = emu.client(timeout=600)
+    c = client_of(emu, timeout=600)
     yield c
     c.close()

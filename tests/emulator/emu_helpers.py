@@ -14,6 +14,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from kling_widget.api.client import KlingClient
+
 ME = "/v1/videos/multi-elements"
 OMNI = "/v1/videos/omni-video"
 
@@ -67,6 +69,11 @@ def png_b64(
     buf = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def client_of(emu: Any, **kwargs: Any) -> KlingClient:
+    """A ``KlingClient`` with the emulator's credentials (the key pair when it has one)."""
+    return KlingClient(**emu.client_options(), **kwargs)
 
 
 def call(

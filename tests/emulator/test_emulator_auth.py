@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
-from emu_helpers import ME, assert_envelope, call
+from emu_helpers import ME, assert_envelope, call, client_of
 
 from kling_widget.api.client import KlingClient
 from kling_widget.emulator import Emulator, ManualClock
@@ -103,7 +103,7 @@ def test_api_key_only_emulator_refuses_jwts(tmp_path: Any) -> None:
         assert_envelope(call(emu, "GET", LIST, token="k-123456"), 200, 0)
         other = jwt.encode({"iss": "x", "exp": int(time.time() + 60)}, "s" * 32, algorithm="HS256")
         assert_envelope(call(emu, "GET", LIST, token=other), 401, 1000)
-        with emu.client() as c:
+        with client_of(emu) as c:
             assert c.list_tasks() == []
 
 

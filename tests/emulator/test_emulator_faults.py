@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emu_helpers import ME, assert_envelope, call, disc_centre
+from emu_helpers import ME, assert_envelope, call, client_of, disc_centre
 
 from kling_widget.emulator import Emulator, FaultPlan, ManualClock
 from kling_widget.errors import KlingResponseError
@@ -75,7 +75,7 @@ def test_a_dropped_reply_is_a_closed_connection(emu: Emulator) -> None:
 
 
 def test_malformed_and_html_bodies_become_response_errors(emu: Emulator) -> None:
-    with emu.client(max_retries=0) as client:
+    with client_of(emu, max_retries=0) as client:
         emu.faults = FaultPlan().add("malformed", times=1)
         raw = call(emu, "GET", LIST)
         assert raw.status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from emu_helpers import OMNI, assert_envelope, call, disc_centre, disc_mask, png_b64
+from emu_helpers import OMNI, assert_envelope, call, client_of, disc_centre, disc_mask, png_b64
 from PIL import Image
 
 from kling_widget.emulator import Emulator
@@ -36,7 +36,7 @@ def shrink(mask: np.ndarray, px: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def client(live_emu: Emulator) -> Any:
-    with live_emu.client(timeout=600) as c:
+    with client_of(live_emu, timeout=600) as c:
         yield c
 
 
@@ -167,6 +167,8 @@ def test_omni_generation_without_a_video(client: Any, tmp_path: Path) -> None:
         aspect_ratio="16:9",
         mode="std",
         duration=3,
+        # O1 generates 5 or 10 s only; v3-omni takes 3-15 s (capability map).
+        model_name="kling-v3-omni",
     )
     assert (src.width, src.height, src.frame_count) == (1280, 720, 72)
     buf = io.BytesIO()
@@ -180,6 +182,7 @@ def test_omni_generation_without_a_video(client: Any, tmp_path: Path) -> None:
         image_list=[{"image_url": first, "type": "first_frame"}],
         duration=3,
         mode="std",
+        model_name="kling-v3-omni",
     )
     assert (img.width, img.height) == (1280, 720)
     top = next(iter(img.iter_frames()))[:300].reshape(-1, 3).mean(axis=0)

@@ -70,6 +70,7 @@ def test_init_selection_answers_the_documented_fields(
         "height",
         "normalized_video",
         "final_unit_deduction",
+        "final_balance_deduction",
     }
     assert data["status"] == 0
     assert (data["fps"], data["total_frame"], data["width"], data["height"]) == (24, 48, 720, 720)
@@ -139,7 +140,14 @@ def test_add_selection_shape_and_quality(emu: Emulator, session: Any) -> None:
         add_raw(emu, session.session_id, 0, [{"x": centre(0)[0], "y": centre(0)[1]}]), 200, 0
     )
     data = body["data"]
-    assert set(data) == {"status", "session_id", "final_unit_deduction", "res"}
+    assert set(data) == {
+        "status",
+        "session_id",
+        "final_unit_deduction",
+        "final_balance_deduction",
+        "res",
+    }
+    assert data["final_balance_deduction"] == {"quota": "0", "list_price": "0"}
     assert data["status"] == 0 and data["session_id"] == session.session_id
     assert set(data["res"]) == {"frame_index", "rle_mask_list"}
     assert data["res"]["frame_index"] == 0
@@ -239,7 +247,12 @@ def test_clear_wipes_every_point(emu: Emulator, client: Any, session: Any) -> No
     x, y = centre(20)
     assert_envelope(add_raw(emu, sid, 20, [{"x": x, "y": y}]), 200, 0)
     raw = assert_envelope(call(emu, "POST", ME + "/clear-selection", {"session_id": sid}), 200, 0)
-    assert raw["data"] == {"status": 0, "session_id": sid, "final_unit_deduction": "0"}
+    assert raw["data"] == {
+        "status": 0,
+        "session_id": sid,
+        "final_unit_deduction": "0",
+        "final_balance_deduction": {"quota": "0", "list_price": "0"},
+    }
 
 
 def test_sessions_expire_after_24_hours(

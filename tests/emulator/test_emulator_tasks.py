@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emu_helpers import ME, assert_envelope, call, disc_centre, png_b64
+from emu_helpers import ME, assert_envelope, call, client_of, disc_centre, png_b64
 from PIL import Image
 
 from kling_widget.api.webhooks import verify_webhook
@@ -68,8 +68,8 @@ def image_b64(width: int, height: int, fmt: str = "PNG") -> str:
 
 
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
-    ({"model_name": None}, "model_name"),
     ({"model_name": "kling-v2"}, "model_name"),
+    ({"model_name": 16}, "model_name"),
     ({"session_id": None}, "session_id"),
     ({"edit_mode": "erase"}, "edit_mode"),
     ({"edit_mode": "addition"}, "image_list"),
@@ -90,11 +90,13 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"edit_mode": "swap", "image_list": ["just-a-string"]}, "image_list[0]"),
     ({"prompt": None}, "prompt"),
+    ({"prompt": "   "}, "prompt"),
     ({"prompt": LONG}, "prompt"),
     ({"negative_prompt": LONG}, "negative_prompt"),
     ({"mode": "fast"}, "mode"),
     ({"duration": "10"}, "duration"),
     ({"duration": "7"}, "duration"),
+    ({"duration": 5}, "duration"),
     ({"watermark_info": {"enabled": "yes"}}, "watermark_info"),
     ({"watermark_info": {"on": True}}, "watermark_info"),
     ({"callback_url": "ftp://example.com/hook"}, "callback_url"),
@@ -104,7 +106,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
 @pytest.fixture(scope="module")
 def shared_marked(live_emu: Emulator, small_clip: Path) -> str:
     """One marked session for the validation tests (they never create a task)."""
-    with live_emu.client() as client:
+    with client_of(live_emu) as client:
         session = client.init_selection(video_url=live_emu.upload(small_clip))
         x, y = disc_centre(0, 720, 720)
         client.add_selection(session.session_id, 0, [(x / 720, y / 720)])
@@ -154,8 +156,13 @@ def test_status_moves_on_the_clock_and_the_result_is_served(
         "task_info",
         "task_result",
         "final_unit_deduction",
+        "final_balance_deduction",
         "created_at",
         "updated_at",
+    }
+    assert raw["final_balance_deduction"] == {
+        "quota": raw["final_unit_deduction"],
+        "list_price": raw["final_unit_deduction"],
     }
     assert raw["task_info"] == {"external_task_id": "ext-1"}
     assert raw["updated_at"] - raw["created_at"] == 3000
@@ -166,7 +173,14 @@ def test_status_moves_on_the_clock_and_the_result_is_served(
 
 def test_create_answer_has_the_documented_fields(emu: Emulator, marked: str) -> None:
     data = assert_envelope(create_raw(emu, body(marked, prompt="fail please")), 200, 0)["data"]
-    assert set(data) == {"task_id", "task_status", "task_info", "created_at", "updated_at"}
+    assert set(data) == {
+        "task_id",
+        "task_status",
+        "task_info",
+        "final_balance_deduction",
+        "created_at",
+        "updated_at",
+    }
     assert data["task_status"] == "submitted"
     assert data["task_info"] == {}
     assert data["task_id"].isdigit()
@@ -194,7 +208,7 @@ def test_concurrency_limit_is_429_1303_until_a_task_ends(
     tmp_path: Path, small_clip: Path, clock: ManualClock
 ) -> None:
     with Emulator(clock=clock, concurrency_limit=2, task_delays=(1, 1), data_dir=tmp_path) as emu:
-        with emu.client() as client:
+        with client_of(emu) as client:
             sid = client.init_selection(video_url=emu.upload(small_clip)).session_id
             client.add_selection(sid, 0, [(0.3, 0.5)])
         for _ in range(2):
@@ -268,7 +282,7 @@ def test_callbacks_are_posted_on_each_status_change_and_signed(
 ) -> None:
     secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
     with Emulator(clock=clock, task_delays=(1, 1), data_dir=tmp_path, webhook_secret=secret) as emu:
-        with emu.client() as client:
+        with client_of(emu) as client:
             sid = client.init_selection(video_url=emu.upload(small_clip)).session_id
             client.add_selection(sid, 0, [(0.3, 0.5)])
             task = client.create_task(sid, "removal", "fail now", callback_url=hook.url)
@@ -306,9 +320,9 @@ def test_omni_tasks_are_queried_and_listed_apart(
     emu: Emulator, client: Any, clock: ManualClock
 ) -> None:
     first = client.create_omni_video(
-        "fail: a boat", aspect_ratio="16:9", duration=3, external_task_id="omni-a"
+        "fail: a boat", aspect_ratio="16:9", duration=5, external_task_id="omni-a"
     )
-    second = client.create_omni_video("fail: a cat", aspect_ratio="1:1", duration=3)
+    second = client.create_omni_video("fail: a cat", aspect_ratio="1:1", duration=5)
     assert first.kind == "omni-video" and first.status == "submitted"
     assert client.get_omni_video("omni-a").task_id == first.task_id
     assert [t.task_id for t in client.list_omni_videos(page=1, page_size=1)] == [second.task_id]

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from emu_helpers import client_of
 
 from kling_widget.emulator import Emulator
 from kling_widget.media.samples import Sample, make_sample
@@ -23,7 +24,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def client(live_emu: Emulator) -> Any:
-    with live_emu.client(timeout=600) as c:
+    with client_of(live_emu, timeout=600) as c:
         yield c
 
 
