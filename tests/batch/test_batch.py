@@ -18,6 +18,7 @@ from typing import Any
 import av
 import pytest
 
+from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchProgress, Job, JobError, edit_many, edit_many_async
 from kling_widget.batch.result import DONE, FAILED
 
@@ -72,7 +73,7 @@ def test_mixed_batch_end_to_end(clip2s: Path, clip3s: Path, emu: Any, tmp_path: 
         jobs,
         concurrency=2,
         on_progress=events.append,
-        client=emu.client(),
+        client=KlingClient(**emu.client_options()),
         out_dir=out,
         uploader=emu.upload,
         progress=False,
@@ -120,7 +121,7 @@ def test_limit_is_learned_from_1303(clip3s: Path, tmp_path: Path) -> None:
         names = [f"learn{i:02d}" for i in range(6)]
         result = edit_many(
             omni_jobs(clip3s, 6, "learn"),
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=tmp_path / "out",
             uploader=emu.upload,
             progress=False,
@@ -150,7 +151,7 @@ def test_small_benchmark_with_faults_no_duplicates_no_losses(clip3s: Path, tmp_p
         result = edit_many(
             omni_jobs(clip3s, 20, "bench"),
             concurrency=3,
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=tmp_path / "out",
             uploader=emu.upload,
             progress=False,
@@ -215,7 +216,7 @@ def test_resume_after_sigkill_repeats_nothing_and_loses_nothing(
         result = edit_many(
             [Job.omni(clip3s, PROMPT, name=n) for n in names],
             concurrency=2,
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=out,
             uploader=emu.upload,
             progress=False,
@@ -236,7 +237,7 @@ def test_sync_wrapper_works_under_a_running_event_loop(
     async def notebook_cell() -> Any:
         return edit_many(
             omni_jobs(clip3s, 1, "cell"),
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=tmp_path / "out",
             uploader=emu.upload,
             progress=False,
@@ -249,7 +250,7 @@ def test_sync_wrapper_works_under_a_running_event_loop(
 def test_async_core_and_a_rerun_does_nothing(clip3s: Path, emu: Any, tmp_path: Path) -> None:
     jobs = omni_jobs(clip3s, 2, "async")
     kw: dict[str, Any] = {
-        "client": emu.client(),
+        "client": KlingClient(**emu.client_options()),
         "out_dir": tmp_path / "out",
         "uploader": emu.upload,
     }
@@ -267,7 +268,7 @@ def test_a_name_reused_for_another_job_is_refused_before_sending(
     clip3s: Path, emu: Any, tmp_path: Path
 ) -> None:
     kw: dict[str, Any] = {
-        "client": emu.client(),
+        "client": KlingClient(**emu.client_options()),
         "out_dir": tmp_path / "out",
         "uploader": emu.upload,
         "progress": False,
@@ -284,7 +285,7 @@ def test_bad_jobs_are_refused_before_anything_is_sent(
     clip2s: Path, emu: Any, tmp_path: Path
 ) -> None:
     kw: dict[str, Any] = {
-        "client": emu.client(),
+        "client": KlingClient(**emu.client_options()),
         "out_dir": tmp_path / "out",
         "uploader": emu.upload,
         "progress": False,
@@ -328,7 +329,7 @@ def test_each_create_failure_ends_with_exactly_one_task(
         result = edit_many(
             omni_jobs(clip3s, 1, "once"),
             concurrency=2,
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=tmp_path / "out",
             uploader=emu.upload,
             progress=False,
@@ -356,7 +357,7 @@ def test_a_job_given_up_while_others_run_frees_exactly_its_slot(
         result = edit_many(
             omni_jobs(clip3s, 4, "slot"),
             concurrency=2,
-            client=emu.client(),
+            client=KlingClient(**emu.client_options()),
             out_dir=tmp_path / "out",
             uploader=emu.upload,
             progress=False,

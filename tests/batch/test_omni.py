@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingValidationError
 
 OMNI_PATH = "/v1/videos/omni-video"
@@ -31,7 +32,9 @@ def probe(path: Path) -> tuple[float, int, np.ndarray]:
 def make_editor(clip: Path, emu: Any, root: Path) -> Any:
     from kling_widget.editor.editor import Editor
 
-    return Editor(clip, emu.client(), uploader=emu.upload, root=root, autodisplay=False)
+    return Editor(
+        clip, KlingClient(**emu.client_options()), uploader=emu.upload, root=root, autodisplay=False
+    )
 
 
 def test_widget_omni_mode_button_edits_the_whole_clip(
@@ -79,7 +82,7 @@ def test_widget_omni_mode_button_edits_the_whole_clip(
     # Journaled like the other modes: an omni-video task with its download.
     from kling_widget.project import Project
 
-    with Project(clip3s, emu.client(), root=tmp_path) as project:
+    with Project(clip3s, KlingClient(**emu.client_options()), root=tmp_path) as project:
         (record,) = project.history()
         assert record.kind == "omni-video" and record.status == "succeed"
         assert record.task_id == emu.tasks()[0].task_id
@@ -159,7 +162,9 @@ def test_project_omni_end_to_end_with_reference_image(
 ) -> None:
     from kling_widget.project import Project
 
-    with Project(clip3s, emu.client(), uploader=emu.upload, root=tmp_path) as project:
+    with Project(
+        clip3s, KlingClient(**emu.client_options()), uploader=emu.upload, root=tmp_path
+    ) as project:
         task = project.omni("Put the logo from <<<image_1>>> into <<<video_1>>>", [ref_image])
         final = project.wait(task, timeout=300)
         assert final.succeeded
@@ -174,7 +179,7 @@ def test_project_omni_end_to_end_with_reference_image(
 
 # --- multi-shot storyboards through the Python API ----------------------------------------
 def test_multi_shot_storyboard_is_accepted_and_rendered(emu: Any, tmp_path: Path) -> None:
-    client = emu.client()
+    client = KlingClient(**emu.client_options())
     task = client.create_omni_video(
         model_name="kling-v3-omni",
         multi_shot=True,
@@ -226,7 +231,7 @@ def test_multi_shot_storyboard_is_accepted_and_rendered(emu: Any, tmp_path: Path
 def test_multi_shot_rules_are_checked_before_sending(
     emu: Any, kwargs: dict[str, Any], field: str
 ) -> None:
-    client = emu.client()
+    client = KlingClient(**emu.client_options())
     args: dict[str, Any] = {
         "model_name": "kling-v3-omni",
         "multi_shot": True,

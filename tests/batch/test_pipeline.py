@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchProgress, Job, edit_many
 from kling_widget.batch.progress import TextProgress, WidgetProgress
 
@@ -33,7 +34,7 @@ def test_selections_of_waiting_jobs_are_not_held_behind_the_slot(
                 edit_many(
                     jobs,
                     concurrency=1,
-                    client=emu.client(),
+                    client=KlingClient(**emu.client_options()),
                     out_dir=tmp_path / "out",
                     uploader=emu.upload,
                     progress=False,
