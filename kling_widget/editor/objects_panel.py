@@ -128,9 +128,9 @@ class ObjectsPanel:
 
     def __init__(
         self,
-        on_rename: Callable[[ObjectId, str], None] | None = None,
-        on_hide: Callable[[ObjectId, bool], None] | None = None,
-        on_delete: Callable[[ObjectId], None] | None = None,
+        on_rename: Callable[[ObjectId, str], object] | None = None,
+        on_hide: Callable[[ObjectId, bool], object] | None = None,
+        on_delete: Callable[[ObjectId], object] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.on_rename = on_rename
@@ -188,7 +188,7 @@ class ObjectsPanel:
             on_delete = self.on_delete
             self._guard(lambda: on_delete(oid))
 
-    def _guard(self, fn: Callable[[], None]) -> None:
+    def _guard(self, fn: Callable[[], object]) -> None:
         # Handlers of widget events never raise: the failure is reported instead.
         try:
             fn()
