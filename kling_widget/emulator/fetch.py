@@ -82,9 +82,8 @@ class Fetcher:
             raise invalid(field, url, f"the file has {size} bytes: at most {cap} are accepted")
 
     def _download(self, field: str, url: str, cap: int) -> tuple[Path, StoredFile]:
-        name = safe_name(unquote(urlsplit(url).path), default="download")
-        file_id, dest = self.files.reserve(name)
         current = url
+        file_id: str | None = None
         try:
             with httpx.Client(
                 timeout=FETCH_TIMEOUT_S, follow_redirects=False, trust_env=False
@@ -96,14 +95,19 @@ class Fetcher:
                             continue
                         if resp.status_code != 200:
                             raise invalid(field, url, f"download answered HTTP {resp.status_code}")
+                        # Named after the final URL: a redirect's own path says nothing.
+                        name = safe_name(unquote(urlsplit(current).path), default="download")
+                        file_id, dest = self.files.reserve(name)
                         self._save(field, url, resp, dest, cap)
                         return dest, self.files.register(file_id, dest)
                 raise invalid(field, url, f"more than {MAX_REDIRECTS} redirects")
         except httpx.HTTPError as exc:
-            self.files.discard(file_id)
+            if file_id is not None:
+                self.files.discard(file_id)
             raise invalid(field, url, f"download failed: {type(exc).__name__}") from None
         except ApiError:
-            self.files.discard(file_id)
+            if file_id is not None:
+                self.files.discard(file_id)
             raise
 
     @staticmethod
