@@ -13,25 +13,18 @@ import binascii
 import io
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
-from kling_widget.errors import KlingValidationError
 from kling_widget.limits import (
-    IMAGE_FORMATS,
-    IMAGE_MAX_ASPECT,
     IMAGE_MAX_BYTES,
-    IMAGE_MAX_PIXELS,
-    IMAGE_MIN_ASPECT,
-    IMAGE_MIN_SIDE,
 )
 from kling_widget.rules import fail as _fail
 from kling_widget.rules import is_url
+from kling_widget.rules.images import check_image
 
 _DATA_URI = re.compile(r"^data:[^,]*?;base64,", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
 
 
 def strip_data_uri(text: str) -> str:
@@ -147,49 +140,9 @@ def check_image_base64(field: str, text: str) -> None:
 
 
 def check_image_bytes(field: str, data: bytes) -> None:
-    """Kling's reference-image rules: JPEG/PNG, <= 10 MB, sides >= 300 px, aspect 1:2.5-2.5:1."""
-    from PIL import Image, UnidentifiedImageError
-
-    if len(data) > IMAGE_MAX_BYTES:
-        raise _fail(
-            field,
-            f"{len(data)} bytes",
-            f"at most {IMAGE_MAX_BYTES // (1024 * 1024)} MB",
-        )
-    try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check only warns below twice its limit; ours refuses.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                fmt = im.format or ""
-                width, height = im.size
-                if width * height > IMAGE_MAX_PIXELS:
-                    raise _fail(
-                        field,
-                        f"{width}x{height}",
-                        f"at most {IMAGE_MAX_PIXELS // 1_000_000} megapixels (scale it down)",
-                    )
-                # Decoding every pixel is the only way to find a truncated or corrupt file.
-                im.load()
-    except KlingValidationError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _fail(
-            field,
-            _head(data),
-            f"at most {IMAGE_MAX_PIXELS // 1_000_000} megapixels (scale it down)",
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise _fail(
-            field, _head(data), "not a readable image (jpg/jpeg/png), or truncated"
-        ) from None
-    if _PIL_FORMATS.get(fmt) not in IMAGE_FORMATS:
-        raise _fail(field, f"{fmt or 'unknown'} image", "format must be jpg/jpeg or png")
-    if min(width, height) < IMAGE_MIN_SIDE:
-        raise _fail(field, f"{width}x{height}", f"each side must be >= {IMAGE_MIN_SIDE} px")
-    aspect = width / height
-    if not IMAGE_MIN_ASPECT <= aspect <= IMAGE_MAX_ASPECT:
-        raise _fail(field, f"{width}x{height}", "aspect ratio must be between 1:2.5 and 2.5:1")
+    """Kling's reference-image rules: JPEG/PNG, <= 10 MB, sides >= 300 px, aspect 1:2.5-2.5:1;
+    the image is decoded completely (a truncated file is refused)."""
+    check_image(field, data)
 
 
 def _head(data: bytes) -> str:

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from kling_widget.errors import KlingValidationError
+from kling_widget.errors import KlingError, KlingValidationError
 from kling_widget.limits import (
     IMAGE_FORMATS,
     IMAGE_MAX_ASPECT,
@@ -31,6 +31,8 @@ from kling_widget.limits import (
     IMAGE_MIN_SIDE,
 )
 from kling_widget.media.violations import Violation, raise_for
+from kling_widget.rules.images import inspect_image
+from kling_widget.transfer import fetch_bytes
 
 __all__ = ["ReferenceImage", "reference_image"]
 
@@ -45,6 +47,7 @@ _MIME = {"jpeg": "image/jpeg", "png": "image/png"}
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?),(?P<data>.*)$", re.S
 )
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _B64_CHARS = re.compile(r"^[A-Za-z0-9+/=_\-\s]+$")
 
 
@@ -77,17 +80,9 @@ class ReferenceImage:
         self._data = bytes(data)
         self.source = source
         self.notes = tuple(notes)
-        try:
-            with Image.open(io.BytesIO(self._data)) as img:
-                fmt = img.format
-                self.width, self.height = img.size
-                self.mode = img.mode
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-            raise KlingValidationError(
-                "image",
-                f"{source} ({len(self._data)} bytes)",
-                f"is not a readable image ({type(exc).__name__}); use jpg or png",
-            ) from None
+        info = inspect_image("image", self._data, f"{source} ({len(self._data)} bytes)")
+        self.width, self.height, self.mode = info.width, info.height, info.mode
+        fmt = info.format
         # MPO (phone cameras' multi-picture files) is a baseline JPEG stream followed by
         # extra frames: every JPEG decoder reads it, so it counts as jpeg.
         fmt = (fmt or "unknown").lower()
@@ -101,7 +96,8 @@ class ReferenceImage:
 
         Arrays are ``(h, w)``, ``(h, w, 3)`` or ``(h, w, 4)`` uint8. PIL images and arrays
         are encoded as PNG, or as JPEG (quality 95) when an opaque image would not fit
-        10 MB as PNG. URLs are fetched with httpx (``http_client`` may be an
+        10 MB as PNG. Only http(s) URLs are fetched, through the package's one
+        downloader, capped and with a total deadline (``http_client`` may be an
         ``httpx.Client``). Anything unreadable raises ``KlingValidationError`` (a
         ``ValueError``) naming the input and the problem.
         """
@@ -121,6 +117,12 @@ class ReferenceImage:
                 return cls._from_data_uri(text)
             if re.match(r"^https?://", text, re.I):
                 return cls._from_url(text, timeout=timeout, http_client=http_client)
+            if _SCHEME.match(text):
+                raise KlingValidationError(
+                    "image",
+                    _redact_url(text),
+                    "only http(s) URLs are accepted (http:// or https://)",
+                )
             try:
                 if len(text) < 4096 and Path(text).is_file():
                     return cls._from_path(Path(text))
@@ -169,40 +171,29 @@ class ReferenceImage:
 
     @classmethod
     def _from_url(cls, url: str, *, timeout: float, http_client: Any) -> ReferenceImage:
-        import httpx
-
         shown = _redact_url(url)
-        client = http_client or httpx.Client(timeout=timeout, follow_redirects=True)
         try:
-            with client.stream("GET", url) as resp:
-                if resp.status_code != 200:
-                    raise KlingValidationError(
-                        "image",
-                        shown,
-                        f"could not be downloaded: HTTP {resp.status_code} "
-                        f"{resp.reason_phrase}".rstrip(),
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise KlingValidationError(
-                            "image",
-                            shown,
-                            f"download exceeds {_mb(MAX_DOWNLOAD_BYTES)}; Kling accepts "
-                            f"at most {_mb(IMAGE_MAX_BYTES)}",
-                        )
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
+            data = fetch_bytes(
+                url,
+                max_bytes=MAX_DOWNLOAD_BYTES,
+                timeout=timeout,
+                deadline=max(timeout, 1.0) * 4,
+                client=http_client,
+            )
+        except KlingValidationError as exc:
+            raise KlingValidationError("image", shown, exc.rule) from None
+        except KlingError as exc:
+            # Signed CDN links carry tokens in the query: only the redacted URL is shown.
             reason = str(exc).replace(url, shown)
+            if "cap" in reason:
+                reason = (
+                    f"download exceeds {_mb(MAX_DOWNLOAD_BYTES)}; Kling accepts "
+                    f"at most {_mb(IMAGE_MAX_BYTES)}"
+                )
             raise KlingValidationError(
-                "image", shown, f"could not be downloaded: {type(exc).__name__}: {reason}"
+                "image", shown, f"could not be downloaded: {reason}"
             ) from None
-        finally:
-            if http_client is None:
-                client.close()
-        return cls(b"".join(chunks), source=shown)
+        return cls(data, source=shown)
 
     @classmethod
     def _from_array(cls, arr: np.ndarray) -> ReferenceImage:

@@ -12,10 +12,10 @@ length to ``duration``) and :mod:`.omni` (default model, per-model limits,
 * :mod:`.tasks`: :class:`TaskState`, :func:`new_external_task_id`.
 * :mod:`.multi_elements`: :class:`MultiElementsEdit` and its rules.
 * :mod:`.omni`: :class:`OmniEdit` and its rules.
+* :mod:`.images`: reference-image rules, and reading image bytes safely (Pillow, lazily).
 
 Imports only ``kling_widget.limits`` and ``kling_widget.errors``; never ``api``, ``media``
-or anything above them. Image *content* (format, pixel size) is checked one layer up, in
-``kling_widget.api.validation``, because it needs an image decoder.
+or anything above them.
 """
 
 from kling_widget.rules.fields import (
@@ -38,6 +38,7 @@ from kling_widget.rules.fields import (
     normalize_points,
     validate_points,
 )
+from kling_widget.rules.images import ImageInfo, check_image, inspect_image
 from kling_widget.rules.multi_elements import (
     DEFAULT_MULTI_ELEMENTS_DURATION,
     DEFAULT_MULTI_ELEMENTS_MODEL,
@@ -69,6 +70,7 @@ __all__ = [
     "DEFAULT_OMNI_MODEL",
     "DEFAULT_SUBJECT",
     "EXTERNAL_ID_PREFIX",
+    "ImageInfo",
     "MultiElementsEdit",
     "OmniEdit",
     "OmniImage",
@@ -81,6 +83,7 @@ __all__ = [
     "check_duration_for_clip",
     "check_frame_index",
     "check_id",
+    "check_image",
     "check_init_selection_body",
     "check_int",
     "check_marked_frames",
@@ -97,6 +100,7 @@ __all__ = [
     "duration_for_clip",
     "fail",
     "given",
+    "inspect_image",
     "is_given",
     "is_url",
     "new_external_task_id",

@@ -246,3 +246,29 @@ def test_omni_clip_length() -> None:
     rules.OmniEdit(prompt="p", video_url=VIDEO).validate(clip_seconds=10.0)
     with pytest.raises(KlingValidationError):
         rules.OmniEdit(prompt="p", video_url=VIDEO).validate(clip_seconds=12.0)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_image_declaring_a_huge_canvas_is_a_validation_error() -> None:
+    with pytest.raises(KlingValidationError, match="megapixels") as info:
+        rules.check_image("image_list[0].image", _png_declaring(20000, 20000))
+    assert info.value.field == "image_list[0].image"
+
+
+def test_image_with_missing_pixel_data_is_refused() -> None:
+    with pytest.raises(KlingValidationError, match="truncated"):
+        rules.check_image("image", _png_declaring(400, 400))
