@@ -6,6 +6,7 @@ them name the field but never echo the value.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -33,7 +34,15 @@ class Credentials:
     ``JWT_REFRESH_MARGIN_S`` seconds before it expires).
     """
 
-    __slots__ = ("__access_key", "__api_key", "__lock", "__secret_key", "__token", "__token_exp")
+    __slots__ = (
+        "__access_key",
+        "__api_key",
+        "__lock",
+        "__old_tokens",
+        "__secret_key",
+        "__token",
+        "__token_exp",
+    )
 
     def __init__(
         self,
@@ -65,6 +74,8 @@ class Credentials:
         self.__secret_key = secret_key
         self.__token: str | None = None
         self.__token_exp = 0.0
+        # Tokens minted before the current one stay redactable: a server may echo them later.
+        self.__old_tokens: collections.deque[str] = collections.deque(maxlen=8)
         self.__lock = threading.Lock()
 
     @classmethod
@@ -112,6 +123,8 @@ class Credentials:
                     "exp": exp,
                     "nbf": issued - JWT_NOT_BEFORE_SKEW_S,
                 }
+                if self.__token is not None:
+                    self.__old_tokens.append(self.__token)
                 self.__token = jwt.encode(
                     claims,
                     self.__secret_key,
@@ -128,13 +141,18 @@ class Credentials:
     def invalidate(self) -> None:
         """Forget the cached JWT so the next call mints a fresh one (after a 1003/1004)."""
         with self.__lock:
+            if self.__token is not None:
+                self.__old_tokens.append(self.__token)
             self.__token = None
             self.__token_exp = 0.0
 
     def secrets(self) -> tuple[str, ...]:
-        """Every secret string this object holds, including the current JWT (for redaction)."""
-        out = [s for s in (self.__api_key, self.__secret_key, self.__token) if s]
-        return tuple(out)
+        """Every secret string this object holds, including the JWTs it minted and the
+        access key (for redaction), longest first so a token is hidden before its parts."""
+        with self.__lock:
+            held = [self.__api_key, self.__secret_key, self.__access_key, self.__token]
+            held += list(self.__old_tokens)
+        return tuple(sorted({s for s in held if s}, key=len, reverse=True))
 
     def __repr__(self) -> str:
         return f"Credentials(kind={self.kind!r})"
