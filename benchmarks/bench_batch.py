@@ -154,7 +154,7 @@ def run(
 
     from kling_widget.api.client import KlingClient
     from kling_widget.batch import BatchProgress, Job, edit_many
-    from kling_widget.connect import uploader_for
+    from kling_widget.workflow.connect import uploader_for
 
     child = Child(limit, task_time, faults, clip)
     client = KlingClient(api_key=API_KEY, base_url=child.base_url)

@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     # editor, journal, batch
     "Editor": "kling_widget.editor.editor",
     "Journal": "kling_widget.journal",
-    "Project": "kling_widget.project",
+    "Project": "kling_widget.workflow",
     "edit_many": "kling_widget.batch",
     "edit_many_async": "kling_widget.batch",
     "Job": "kling_widget.batch",
@@ -118,5 +118,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kling_widget.media.images import ReferenceImage
     from kling_widget.media.samples import make_sample, sample_image
     from kling_widget.media.video import VideoSource
-    from kling_widget.project import Project
+    from kling_widget.workflow import Project
     from kling_widget.rle import decode_rle, encode_rle

@@ -9,23 +9,22 @@ print(result)                                  # a table of outcomes
 ```
 
 See :func:`edit_many` (and ``edit_many_async``), :class:`Job`, :func:`load_jobs` and
-``docs/scaling.md``.
+``docs/scaling.md``. Modules: ``jobs`` (what a job is and its checks), ``jobfile`` (CSV
+and JSONL job files), ``points`` (``FRAME:X,Y``), ``limiter``
+(the account's concurrency), ``options``, ``steps`` (one job's blocking calls into its
+project), ``slots`` and ``engine`` (the run), ``runner`` (the entry points), ``progress``
+and ``result``. Imports the workflow and below; never the command line.
 """
 
 from __future__ import annotations
 
-from kling_widget.batch.jobs import (
-    EDITS,
-    JOB_FILE_COLUMNS,
-    Job,
-    JobError,
-    check_jobs,
-    load_jobs,
-)
+from kling_widget.batch.jobfile import load_jobs
+from kling_widget.batch.jobs import EDITS, JOB_FILE_COLUMNS, Job, JobError, check_jobs
 from kling_widget.batch.limiter import LimiterStats, SlotLimiter
+from kling_widget.batch.options import BatchOptions
 from kling_widget.batch.progress import BatchProgress
 from kling_widget.batch.result import BatchResult, JobOutcome
-from kling_widget.batch.runner import BatchOptions, edit_many, edit_many_async
+from kling_widget.batch.runner import edit_many, edit_many_async
 
 __all__ = [
     "EDITS",

@@ -1,4 +1,8 @@
-"""Batch progress: a snapshot type, a text bar for terminals and an ipywidgets bar."""
+"""Batch progress: a snapshot type and a bar (``tqdm``: a terminal bar or a notebook widget).
+
+``tqdm.auto`` picks the notebook widget inside Jupyter and the terminal bar elsewhere, from
+one API; ``"text"`` and ``"widget"`` force one of them. Imports only the typed errors.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
+
+from kling_widget.errors import KlingValidationError
 
 
 @dataclass(frozen=True)
@@ -40,54 +46,35 @@ class BatchProgress:
 ProgressFn = Callable[[BatchProgress], None]
 
 
-class TextProgress:
-    """A one-line text bar on stderr (redrawn in place on a terminal)."""
+class BatchBar:
+    """A ``tqdm`` bar of finished jobs with the batch's status after it.
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
-        from kling_widget.cli.progress import ProgressBar
-
-        self.bar = ProgressBar("batch", stream, tty=tty)
-
-    def __call__(self, p: BatchProgress) -> None:
-        self.bar.update(p.fraction, p.note())
-
-    def close(self, note: str | None = None) -> None:
-        """Finish the line."""
-        self.bar.close(note)
-
-
-class WidgetProgress:
-    """An ipywidgets progress bar with a status label, for notebooks.
-
-    Built (and displayed) in the notebook's thread; updates may come from the batch's
-    worker thread, which ipywidgets sends to the browser as ordinary state changes.
+    ``kind``: ``"auto"`` (``tqdm.auto``), ``"text"`` (the terminal bar, on ``stream``) or
+    ``"widget"`` (the notebook widget). Updates may come from the batch's worker thread.
     """
 
-    def __init__(self, total: int) -> None:
-        import ipywidgets as widgets
-
-        self.bar = widgets.IntProgress(
-            value=0, min=0, max=max(1, total), description="batch", bar_style="info"
-        )
-        self.label = widgets.Label(f"0/{total} done")
-        self.box = widgets.HBox([self.bar, self.label])
-
-    def display(self) -> None:
-        """Show the bar in the current cell's output."""
-        from IPython.display import display
-
-        display(self.box)  # type: ignore[no-untyped-call]
+    def __init__(self, total: int, kind: str = "auto", stream: TextIO | None = None) -> None:
+        if kind == "widget":
+            from tqdm.notebook import tqdm as bar_type
+        elif kind == "text":
+            from tqdm.std import tqdm as bar_type
+        else:
+            from tqdm.auto import tqdm as bar_type
+        options: dict[str, Any] = {"total": total, "desc": "batch", "unit": "job"}
+        if kind != "widget":
+            options["file"] = stream if stream is not None else sys.stderr
+        self.bar = bar_type(**options)
 
     def __call__(self, p: BatchProgress) -> None:
-        self.bar.value = p.finished
-        self.label.value = p.note()
-        if p.finished == p.total:
-            self.bar.bar_style = "success" if p.failed == 0 else "warning"
+        self.bar.n = p.finished
+        self.bar.set_postfix_str(p.note(), refresh=False)
+        self.bar.refresh()
 
     def close(self, note: str | None = None) -> None:
-        """Leave the bar showing the final state."""
+        """Show the final note and leave the bar as it ended."""
         if note:
-            self.label.value = note
+            self.bar.set_postfix_str(note, refresh=False)
+        self.bar.close()
 
 
 def in_notebook() -> bool:
@@ -108,11 +95,46 @@ def stderr_is_tty() -> bool:
     return bool(isatty and isatty())
 
 
+def chain(*fns: ProgressFn | None) -> ProgressFn | None:
+    """One callback calling every given one (None when none is given)."""
+    live = [f for f in fns if f is not None]
+    if not live:
+        return None
+
+    def every(p: BatchProgress) -> None:
+        for f in live:
+            f(p)
+
+    return every
+
+
+def reporter(
+    progress: bool | str, total: int
+) -> tuple[ProgressFn | None, Callable[[str], None] | None]:
+    """The display asked for: ``"auto"``, ``"widget"``, ``"text"``, True or False.
+
+    ``"auto"``: a widget in a notebook, a bar on a terminal, nothing on a pipe or a log.
+    """
+    if progress == "auto":
+        progress = "widget" if in_notebook() else ("text" if stderr_is_tty() else False)
+    if progress is True:
+        progress = "text"
+    if progress in ("widget", "text"):
+        bar = BatchBar(total, str(progress))
+        return bar, bar.close
+    if progress is False or progress is None:
+        return None, None
+    raise KlingValidationError(
+        "progress", progress, "must be 'auto', 'widget', 'text', True or False"
+    )
+
+
 __all__ = [
+    "BatchBar",
     "BatchProgress",
     "ProgressFn",
-    "TextProgress",
-    "WidgetProgress",
+    "chain",
     "in_notebook",
+    "reporter",
     "stderr_is_tty",
 ]

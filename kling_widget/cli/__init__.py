@@ -3,11 +3,15 @@
 Subcommands live in their own modules and are listed in :data:`COMMANDS`. A command module
 defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; it keeps heavy
 imports (the emulator, PyAV, JupyterLab) inside ``run`` so ``kling-widget --help`` stays fast.
-To add a subcommand (for example ``batch``), write such a module and add its dotted path to
-:data:`COMMANDS`; nothing else changes.
+To add a subcommand, write such a module and add its dotted path to :data:`COMMANDS`;
+nothing else changes.
 
-Exit codes: 0 success, 2 bad usage or invalid input (the message names the field, the value
-and the rule), 1 an API or network failure (the message carries Kling's code and request id).
+Exit codes (``cli.common``): 0 success, 2 bad usage or invalid input (the message names the
+field, the value and the rule; nothing was sent), 1 a failure of the API, the network, the
+disk or the journal, or a job that failed (the message carries Kling's code and request
+id). Every known error is one line; ``--debug`` adds the traceback.
+
+The top of the layers: imports everything below it, nothing imports it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from kling_widget.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, report_er
 
 __all__ = ["COMMANDS", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
+_DEBUG_HELP = "print the traceback of an error as well as its one-line message"
+
 # The subcommand registry: dotted module paths, in the order ``--help`` lists them.
 COMMANDS: list[str] = [
     "kling_widget.cli.demo",
@@ -30,7 +36,7 @@ COMMANDS: list[str] = [
     "kling_widget.cli.conform",
     "kling_widget.cli.edit",
     "kling_widget.cli.tasks",
-    "kling_widget.cli_batch",  # batch (owned by the batch engineer)
+    "kling_widget.cli.batch",
 ]
 
 
@@ -48,14 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
             "Edit videos with Kling AI's Multi-Elements API from the command line, "
             "or start the Jupyter demo on the local Kling emulator."
         ),
-        epilog="Exit codes: 0 success, 2 bad usage or invalid input, 1 API or network failure.",
+        epilog="Exit codes: 0 success, 2 bad usage or invalid input (nothing was sent), "
+        "1 a failure of the API, the network, the disk or the journal, or a failed job.",
     )
     parser.add_argument("--version", action="version", version=f"kling-widget {__version__}")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for path in COMMANDS:
         module = _load(path)
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        # Also after the command name; SUPPRESS keeps a global --debug from being reset.
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+        )
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
@@ -71,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every failure becomes a readable line and an exit code
-        return report_error(exc)
+        return report_error(exc, debug=bool(getattr(args, "debug", False)))
     return code
 
 

@@ -7,7 +7,8 @@ code 2 naming the row, the field, the value and the rule. Results go to ``DIR/<n
 and journals to ``DIR/journals`` (``--journals``), so running the same command again
 after a crash or Ctrl-C repeats nothing and loses nothing.
 
-Exit codes: 0 every job done, 1 some job failed (the table says which), 2 bad input.
+Exit codes (``cli.common``): 0 every job done, 1 some job failed (the table says which),
+2 bad input (nothing was sent).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from kling_widget.batch.jobs import JOB_FILE_COLUMNS, JobError
+from kling_widget.batch.jobs import JOB_FILE_COLUMNS
+from kling_widget.cli.common import EXIT_FAILURE, EXIT_OK, add_connection_arguments
 
 NAME = "batch"
 HELP = (
     "Edit many clips from a CSV or JSONL job file, keeping at most N Kling tasks in flight; "
     "re-running the same command resumes without repeating anything."
 )
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _positive(text: str) -> int:
@@ -64,21 +65,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="create a new task for jobs whose task failed in an earlier run",
     )
+    add_connection_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every job, then run the batch and print the outcome table."""
-    from kling_widget.batch.jobs import check_media, load_jobs
-    from kling_widget.batch.runner import BatchOptions, edit_many
-    from kling_widget.cli.common import connect, eprint, out
+    from kling_widget.batch import BatchOptions, edit_many, load_jobs
+    from kling_widget.batch.jobs import check_media
+    from kling_widget.cli.common import check_output_dir, connect, eprint, out
 
-    try:
-        jobs = load_jobs(args.jobs)
-        check_media(jobs)
-    except JobError as exc:
-        eprint(f"error: {exc.message}")
-        return EXIT_USAGE
-    connection = connect(getattr(args, "max_retries", None))
+    # Every row and the output folder are checked before anything is sent; a bad one is a
+    # validation error (exit 2) naming the row, the field, the value and the rule.
+    jobs = load_jobs(args.jobs)
+    check_media(jobs)
+    check_output_dir("--output", args.output)
+    if args.journals:
+        check_output_dir("--journals", args.journals)
+    connection = connect(args.max_retries)
     eprint(connection.banner)
     eprint(f"{len(jobs)} job(s) from {args.jobs}; results in {args.output}")
     result = edit_many(
@@ -88,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         out_dir=Path(args.output),
         root=Path(args.journals) if args.journals else None,
         uploader=connection.uploader,
-        progress="text",
+        progress="auto",
         options=BatchOptions(retry_failed=args.retry_failed, check_media=False),
     )
+    connection.client.close()
     out(result.to_markdown())
     sys.stdout.flush()
     return EXIT_OK if result.ok else EXIT_FAILURE

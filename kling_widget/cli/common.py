@@ -1,8 +1,13 @@
-"""Shared pieces of the command line: exit codes, error reporting, connecting, clip paths."""
+"""Shared pieces of the command line: exit codes, error reporting, connecting, paths.
+
+Imports the typed errors, the journal's errors and the workflow's ``connect`` (lazily);
+every command module builds on it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -16,7 +21,7 @@ if TYPE_CHECKING:
     from kling_widget.api.client import KlingClient
 
 EXIT_OK = 0
-EXIT_FAILURE = 1  # the API or the network failed
+EXIT_FAILURE = 1  # the API, the network, the disk or the journal failed; or a job failed
 EXIT_USAGE = 2  # bad usage or invalid input; nothing was sent
 
 # Environment variables whose values must never reach the terminal.
@@ -56,18 +61,32 @@ def out(*parts: object) -> None:
     print(redact(" ".join(str(p) for p in parts)), flush=True)
 
 
-def report_error(exc: BaseException) -> int:
-    """Print ``exc`` as a readable line and return the exit code it maps to."""
-    from kling_widget.errors import KlingError, KlingValidationError
+def report_error(exc: BaseException, *, debug: bool = False) -> int:
+    """Print ``exc`` as one readable line and return the exit code it maps to.
 
+    Every known error gets its own line and code; anything else is an internal error,
+    with its traceback only when ``debug`` is set.
+    """
+    from kling_widget.errors import KlingError, KlingValidationError
+    from kling_widget.journal import (
+        JournalCorruptError,
+        JournalError,
+        JournalLockedError,
+        JournalReadOnlyError,
+    )
+
+    code = EXIT_FAILURE
     if isinstance(exc, KlingValidationError):
+        eprint(f"error: invalid {exc.field}: {exc.message}")
+        code = EXIT_USAGE
+    elif isinstance(exc, CliUsageError):
         eprint(f"error: invalid {exc.field}: {exc.field}={_short(exc.value)}: {exc.rule}")
-        return EXIT_USAGE
-    if isinstance(exc, CliUsageError):
-        eprint(f"error: invalid {exc.field}: {exc.field}={_short(exc.value)}: {exc.rule}")
-        return EXIT_USAGE
-    if isinstance(exc, KlingError):
-        eprint(f"error: {type(exc).__name__}: {exc.message}")
+        code = EXIT_USAGE
+    elif isinstance(exc, JournalLockedError):
+        eprint(f"error: {exc.path.parent} is open in {exc.holder}; close it or pass --read-only")
+    elif isinstance(exc, (JournalCorruptError, JournalReadOnlyError, JournalError)):
+        eprint(f"error: {exc}")
+    elif isinstance(exc, KlingError):
         details = [
             f"Kling code: {exc.code if exc.code is not None else 'none'}",
             f"request id: {exc.request_id or 'none'}",
@@ -77,20 +96,21 @@ def report_error(exc: BaseException) -> int:
         task_id = getattr(exc, "task_id", None)
         if task_id:
             details.append(f"task id: {task_id}")
-        eprint("  " + ", ".join(details))
-        return EXIT_FAILURE
-    if isinstance(exc, FileNotFoundError):
+        eprint(f"error: {type(exc).__name__}: {exc.message} ({', '.join(details)})")
+    elif isinstance(exc, FileNotFoundError):
         eprint(f"error: file not found: {exc.filename or exc}")
-        return EXIT_USAGE
-    if isinstance(exc, ValueError):
-        eprint(f"error: {exc}")
-        return EXIT_USAGE
-    if isinstance(exc, OSError):
-        eprint(f"error: {type(exc).__name__}: {exc}")
-        return EXIT_FAILURE
-    eprint("internal error (please report it):")
-    eprint("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
-    return EXIT_FAILURE
+        code = EXIT_USAGE
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        eprint(f"error: {exc.strerror or type(exc).__name__}{where}")
+    else:
+        eprint(
+            f"internal error (please report it): {type(exc).__name__}: {exc}"
+            + ("" if debug else " (run with --debug for the traceback)")
+        )
+    if debug:
+        eprint("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+    return code
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -98,6 +118,61 @@ def _short(value: Any, limit: int = 80) -> str:
     if len(text) > limit:
         text = text[: limit - 15] + f"... ({len(text)} chars)"
     return text
+
+
+def _first_existing(path: Path) -> Path:
+    for parent in (path, *path.parents):
+        if os.path.lexists(parent):
+            return parent
+    return Path(".")
+
+
+def check_output_file(field: str, path: str, suffix: str | None = ".mp4") -> Path:
+    """A file the command may write: not a folder, not under a file, in a writable folder.
+
+    Checked before anything is sent, so a paid result never meets a path it cannot take.
+    """
+    p = Path(path).expanduser()
+    if suffix is not None and p.suffix.lower() != suffix:
+        raise CliUsageError(field, path, f"must end in {suffix}")
+    if p.is_dir():
+        raise CliUsageError(field, path, "is an existing folder; give a file path")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise CliUsageError(field, path, "exists and cannot be overwritten (no permission)")
+    _check_folder(field, path, p.parent)
+    return p
+
+
+def check_output_dir(field: str, path: str) -> Path:
+    """A folder the command may write into (made later): not a file, not under one."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise CliUsageError(field, path, "is a file; give a folder")
+    _check_folder(field, path, p)
+    return p
+
+
+def _check_folder(field: str, shown: str, folder: Path) -> None:
+    base = _first_existing(folder)
+    if not base.is_dir():
+        raise CliUsageError(field, shown, f"{base} is a file, so nothing can be written under it")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CliUsageError(field, shown, f"{base} is not writable")
+
+
+def check_seconds(field: str) -> Callable[[str], float]:
+    """An argparse type: seconds, finite and above 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{field}={text!r}: must be a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{field}={text}: must be finite and above 0")
+        return value
+
+    return parse
 
 
 def existing_file(field: str, path: str) -> Path:
@@ -166,7 +241,7 @@ def connect(max_retries: int | None = None) -> Connection:
     The banner is the first line commands print, so a user always knows whether real
     credits are being spent.
     """
-    from kling_widget.connect import default_client, uploader_for
+    from kling_widget.workflow import default_client, uploader_for
 
     creds = has_credentials()
     client: KlingClient

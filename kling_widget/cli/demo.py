@@ -3,7 +3,9 @@
 Makes the sample clip, starts the emulator in this process (a loopback HTTP server in a
 background thread), then runs JupyterLab as a child with ``KLING_BASE_URL`` and the emulator's
 credentials in its environment, so every kernel it starts talks to the emulator. Prints the
-URL and waits; Ctrl-C stops both.
+URL and waits; Ctrl-C, SIGTERM (a process manager, a closed terminal: SIGHUP) stop both.
+The notebooks' projects (``KLING_WIDGET_PROJECTS``) go to a folder outside the source
+checkout, so a demo never leaves clicks where the tests (or git) would find them.
 
 Notebooks: inside a source checkout (``pip install -e .``) the repository's ``notebooks/``
 folder is served as is. From an installed wheel, the copies shipped in the package
@@ -18,12 +20,17 @@ import importlib.util
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from kling_widget.cli.common import EXIT_FAILURE, EXIT_OK, SECRET_ENV, CliUsageError, out
 
@@ -113,12 +120,48 @@ def free_port(start: int, host: str = "127.0.0.1", tries: int = 50) -> int:
     raise CliUsageError("--port", start, f"no free port in {start}..{start + tries - 1}")
 
 
+def demo_projects() -> Path:
+    """Where the demo's notebooks keep their projects: ``$KLING_WIDGET_PROJECTS`` when set,
+    else a per-user folder in the temporary directory (never the source checkout)."""
+    from kling_widget.journal import ROOT_ENV
+
+    given = os.environ.get(ROOT_ENV)
+    if given:
+        return Path(given)
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"kling-widget-demo-{user}" / "kling-projects"
+
+
 def emulator_env(base_url: str, api_key: str) -> dict[str, str]:
     """This process's environment pointed at the emulator; real credentials removed."""
+    from kling_widget.journal import ROOT_ENV
+
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env["KLING_BASE_URL"] = base_url
     env["KLING_API_KEY"] = api_key
+    env[ROOT_ENV] = str(demo_projects())
     return env
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP arrived: stop JupyterLab and the emulator, then exit."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped` while the demo runs (like Ctrl-C),
+    so the ``finally`` blocks that stop JupyterLab and the emulator always run."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {sig: signal.signal(sig, stop) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait_for_server(url: str, proc: subprocess.Popen[bytes]) -> bool:
@@ -155,13 +198,18 @@ def run(args: argparse.Namespace) -> int:
     out(f"Sample clip: {sample.path}")
 
     api_key = secrets.token_urlsafe(24)
-    emulator = Emulator(api_key=api_key, port=args.emulator_port)
-    emulator.start()
-    try:
-        out(f"Local Kling emulator: {emulator.base_url}")
-        return _run_lab(args, home, port, emulator_env(str(emulator.base_url), api_key))
-    finally:
-        emulator.stop()
+    with stop_on_signals():
+        emulator = Emulator(api_key=api_key, port=args.emulator_port)
+        emulator.start()
+        try:
+            out(f"Local Kling emulator: {emulator.base_url}")
+            env = emulator_env(str(emulator.base_url), api_key)
+            out(f"Projects: {env['KLING_WIDGET_PROJECTS']}")
+            return _run_lab(args, home, port, env)
+        except Stopped:
+            return EXIT_OK
+        finally:
+            emulator.stop()
 
 
 def _run_lab(args: argparse.Namespace, home: NotebookHome, port: int, env: dict[str, str]) -> int:
@@ -192,9 +240,15 @@ def _run_lab(args: argparse.Namespace, home: NotebookHome, port: int, env: dict[
         out(f"JupyterLab: {base}/lab/tree/{home.quickstart}?token={token}")
         out("Press Ctrl-C to stop JupyterLab and the emulator.")
         return proc.wait() and EXIT_FAILURE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         return EXIT_OK
     finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop JupyterLab (it stops its kernels), forcefully if it does not within 15 s."""
+    with _signals_ignored():
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -202,3 +256,15 @@ def _run_lab(args: argparse.Namespace, home: NotebookHome, port: int, env: dict[
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    # A second Ctrl-C or SIGTERM must not cut the clean-up short and orphan JupyterLab.
+    wanted = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

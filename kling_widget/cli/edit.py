@@ -1,23 +1,30 @@
 """``kling-widget edit``: the whole Multi-Elements flow, headless.
 
 init (upload the clip to the emulator, or use ``--video-url`` on the real API) -> select the
-points -> create the task -> wait -> download, through :class:`kling_widget.project.Project`
-so the run is journaled like an editor session (a re-run after a crash finds its task).
-Every input is checked before the first request.
+points -> create the task -> wait -> download, through :class:`kling_widget.workflow.Project`
+so the run is journaled like an editor session. Every input is checked before the first
+request (points against the clip's frames, images, prompts, the output path, the timeout).
+The create is journaled before it is sent, and a re-run with the same arguments picks up
+the task of the earlier run (whether it was killed before the answer, while polling,
+mid-download or by a full disk) instead of creating, and paying for, a second one.
+
+Imports the command line's common parts, the batch's point parser and the workflow.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kling_widget.batch.points import Point3, check_points, group, parse_point
 from kling_widget.cli.common import (
     EXIT_OK,
     CliUsageError,
+    Connection,
     add_connection_arguments,
+    check_output_file,
+    check_seconds,
     connect,
     eprint,
     existing_file,
@@ -25,86 +32,41 @@ from kling_widget.cli.common import (
 )
 from kling_widget.cli.conform import progress_callback
 from kling_widget.cli.progress import ProgressBar
-from kling_widget.limits import (
-    EDIT_MODE_IMAGES,
-    EDIT_MODES,
-    MAX_MARKED_FRAMES,
-    MAX_POINTS_PER_FRAME,
-    MAX_PROMPT_CHARS,
-    PROMPT_TEMPLATES,
-)
+from kling_widget.errors import KlingValidationError
+from kling_widget.limits import EDIT_MODES, MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME
+from kling_widget.rules import check_prompt, check_reference_count, resolve_prompt
+
+if TYPE_CHECKING:
+    from kling_widget.api.models import Session
+    from kling_widget.media.video import VideoSource
+    from kling_widget.workflow import Project
 
 NAME = "edit"
 HELP = (
     "Edit a clip headless: select objects by points, create a Multi-Elements task, "
     "wait and download the result. Uses the real Kling API when credentials are in the "
-    "environment, the local emulator otherwise."
+    "environment, the local emulator otherwise. Running the same command again resumes "
+    "the same task."
 )
-
-POINT_RULE = (
-    "expected FRAME:X,Y such as 12:0.5,0.4 (FRAME an integer >= 0; X and Y in [0, 1], "
-    "measured from the top-left corner)"
-)
-_POINT_RE = re.compile(r"^\s*([^:]*):([^,]*),(.*)$")
-# What replaces the "[x]" placeholders of the documented templates when no --prompt is given.
-_DEFAULT_SUBJECT = "the selected object"
+Frames = dict[int, list[tuple[float, float]]]
 
 
-def parse_point(text: str) -> tuple[int, float, float]:
-    """Parse ``FRAME:X,Y`` into ``(frame, x, y)``; raises ``ArgumentTypeError`` with the rule."""
-    match = _POINT_RE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"--point={text!r}: {POINT_RULE}")
-    frame_s, x_s, y_s = (g.strip() for g in match.groups())
-    try:
-        frame = int(frame_s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--point={text!r}: FRAME={frame_s!r} is not an integer; {POINT_RULE}"
-        ) from None
-    if frame < 0:
-        raise argparse.ArgumentTypeError(f"--point={text!r}: FRAME={frame} must be >= 0")
-    coords = []
-    for name, value_s in (("X", x_s), ("Y", y_s)):
-        try:
-            value = float(value_s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--point={text!r}: {name}={value_s!r} is not a number; {POINT_RULE}"
-            ) from None
-        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(
-                f"--point={text!r}: {name}={value_s} must be in [0, 1] "
-                "(normalized to the frame, from the top-left corner)"
-            )
-        coords.append(value)
-    return frame, coords[0], coords[1]
+def point_arg(text: str) -> Point3:
+    """argparse type of ``--point``: ``FRAME:X,Y``, checked."""
+
+    def fail(field: str, value: object, rule: str) -> Exception:
+        return argparse.ArgumentTypeError(f"--point={text!r}: {field}={value!r}: {rule}")
+
+    return parse_point(text, fail, "point")
 
 
-def group_points(points: list[tuple[int, float, float]]) -> dict[int, list[tuple[float, float]]]:
+def group_points(points: list[Point3]) -> Frames:
     """Points per frame, in the order given, checked against the per-session limits."""
-    frames: dict[int, list[tuple[float, float]]] = {}
-    for frame, x, y in points:
-        frames.setdefault(frame, []).append((x, y))
-    if len(frames) > MAX_MARKED_FRAMES:
-        raise CliUsageError(
-            "--point",
-            sorted(frames),
-            f"at most {MAX_MARKED_FRAMES} marked frames per session (got {len(frames)})",
-        )
-    for frame, pts in frames.items():
-        if len(pts) > MAX_POINTS_PER_FRAME:
-            raise CliUsageError(
-                "--point",
-                f"frame {frame}: {len(pts)} points",
-                f"at most {MAX_POINTS_PER_FRAME} points per frame",
-            )
-    return frames
 
+    def fail(field: str, value: object, rule: str) -> Exception:
+        return CliUsageError("--point", value, rule)
 
-def default_prompt(edit_mode: str) -> str:
-    """The documented prompt template for ``edit_mode`` with its placeholders filled."""
-    return PROMPT_TEMPLATES[edit_mode].replace("[x]", _DEFAULT_SUBJECT)
+    return group(check_points(points, fail))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--point",
         dest="points",
         action="append",
-        type=parse_point,
+        type=point_arg,
         default=[],
         metavar="FRAME:X,Y",
         help="a click on the object at a frame, normalized to [0, 1]; repeat for more points "
@@ -154,42 +116,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--project-dir",
-        default="kling-projects",
-        help="where the journal and results are kept (default: ./kling-projects)",
+        default=None,
+        help="where the journal and results are kept "
+        "(default: $KLING_WIDGET_PROJECTS or ./kling-projects)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds to wait for the task (default 600)"
+        "--timeout",
+        type=check_seconds("--timeout"),
+        default=600.0,
+        help="seconds to wait for the task (default 600); it keeps running on Kling after",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="only show what the journal knows about this clip (points, tasks, results); "
+        "works while another process has the clip open; sends nothing",
     )
     add_connection_arguments(parser)
 
 
-def _check_inputs(args: argparse.Namespace) -> tuple[Path, list[Any], str, str | None]:
-    """Every local check, before anything is sent. Returns clip, images, prompt, negative."""
+def _check_inputs(args: argparse.Namespace) -> tuple[Path, list[Any], str]:
+    """Every check that needs no clip probe. Returns the clip, the images, the prompt."""
     clip = existing_file("CLIP", args.clip)
+    check_output_file("--output", args.output)
     if not args.points:
         raise CliUsageError(
             "--point", None, "at least one --point FRAME:X,Y is needed to select an object"
         )
-    out_path = Path(args.output)
-    if out_path.suffix.lower() != ".mp4":
-        raise CliUsageError("--output", args.output, "must end in .mp4")
-    low, high = EDIT_MODE_IMAGES[args.mode]
-    n = len(args.images)
-    if not low <= n <= high:
-        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
-        raise CliUsageError(
-            "--image", args.images, f"edit mode {args.mode!r} takes {wanted} image(s), got {n}"
+    try:
+        check_reference_count(args.mode, len(args.images))
+        prompt = resolve_prompt(args.mode, args.prompt)
+        check_prompt("prompt", prompt, required=True)
+        check_prompt("negative_prompt", args.negative_prompt, required=False)
+    except KlingValidationError as exc:
+        field = {"image_list": "--image", "negative_prompt": "--negative-prompt"}.get(
+            exc.field, f"--{exc.field}"
         )
+        raise CliUsageError(field, exc.value, exc.rule) from None
     images = [_load_image(i, p, args.fix_images) for i, p in enumerate(args.images)]
-    prompt = args.prompt if args.prompt is not None else default_prompt(args.mode)
-    for field, text in (("--prompt", prompt), ("--negative-prompt", args.negative_prompt)):
-        if text is not None and len(text) > MAX_PROMPT_CHARS:
-            raise CliUsageError(
-                field, text, f"at most {MAX_PROMPT_CHARS} characters (got {len(text)})"
-            )
-    if not prompt.strip():
-        raise CliUsageError("--prompt", prompt, "must not be empty")
-    return clip, images, prompt, args.negative_prompt
+    return clip, images, prompt
 
 
 def _load_image(index: int, path: str, fix: bool) -> Any:
@@ -206,9 +171,15 @@ def _load_image(index: int, path: str, fix: bool) -> Any:
     return image
 
 
-def _prepare_clip(clip: Path, args: argparse.Namespace) -> Any:
-    """The clip's ``VideoSource``, conformed when asked; refuses a clip that breaks limits."""
+def _prepare_clip(clip: Path, args: argparse.Namespace) -> VideoSource:
+    """The clip's ``VideoSource``, conformed when asked; refuses a clip that breaks limits.
+
+    A conformed copy is named after the clip's content and reused by a re-run, so the
+    re-run finds the same project (and the same task).
+    """
+    from kling_widget.journal import default_root, file_sha256
     from kling_widget.media.video import VideoSource
+    from kling_widget.rules import duration_for_clip
 
     source = VideoSource(clip)
     violations = source.check("multi-elements")
@@ -218,128 +189,140 @@ def _prepare_clip(clip: Path, args: argparse.Namespace) -> Any:
             "CLIP", str(clip), f"{rules} (pass --conform, or run kling-widget conform first)"
         )
     if violations:
-        dest = Path(args.project_dir) / f"{clip.stem}-conformed.mp4"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        out(f"Conforming {clip} to the Multi-Elements limits -> {dest}")
-        with ProgressBar("conform") as bar:
-            source = source.conform(dest, on_progress=progress_callback(bar))
-            bar.update(1.0)
+        digest, _ = file_sha256(clip)
+        root = Path(args.project_dir) if args.project_dir else default_root()
+        dest = root / f"{clip.stem}-{digest[:8]}-conformed.mp4"
+        again = VideoSource(dest) if dest.is_file() else None
+        if again is not None and not again.check("multi-elements"):
+            source = again
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            out(f"Conforming {clip} to the Multi-Elements limits -> {dest}")
+            with ProgressBar("conform") as bar:
+                source = source.conform(dest, on_progress=progress_callback(bar))
+                bar.update(1.0)
+    try:
+        duration_for_clip(float(source.duration))
+    except KlingValidationError as exc:
+        raise CliUsageError("CLIP", str(clip), exc.rule) from None
     return source
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the flow; see the module docstring."""
-    clip, images, prompt, negative = _check_inputs(args)
+    clip, images, prompt = _check_inputs(args)
     frames = group_points(args.points)
+    if args.read_only:
+        return _show(clip, args)
     source = _prepare_clip(clip, args)
     for frame in frames:
         if frame >= source.frame_count:
             raise CliUsageError(
                 "--point",
                 frame,
-                f"FRAME must be below the clip's {source.frame_count} frames",
+                f"FRAME must be below the clip's {source.frame_count} frames "
+                f"(0-{source.frame_count - 1})",
             )
-
     conn = connect(args.max_retries)
     out(conn.banner)
-    if not conn.is_emulator and not args.video_url:
-        conn.client.close()
-        raise CliUsageError(
-            "--video-url",
-            None,
-            "the real Kling API reads clips from a public URL: upload the clip somewhere "
-            "public and pass its URL (local files are uploaded only to the emulator)",
-        )
     try:
-        return _run_flow(args, conn, source, frames, images, prompt, negative)
+        if not conn.is_emulator and not args.video_url:
+            raise CliUsageError(
+                "--video-url",
+                None,
+                "the real Kling API reads clips from a public URL: upload the clip somewhere "
+                "public and pass its URL (local files are uploaded only to the emulator)",
+            )
+        return _run_flow(args, conn, source, frames, images, prompt)
     finally:
         conn.client.close()
 
 
+def _open(path: Path, args: argparse.Namespace, **kw: Any) -> Project:
+    from kling_widget.journal import default_root
+    from kling_widget.workflow import Project
+
+    root = Path(args.project_dir) if args.project_dir else default_root()
+    return Project(path, root=root, **kw)
+
+
+def _show(clip: Path, args: argparse.Namespace) -> int:
+    """``--read-only``: what the journal knows, without changing or sending anything."""
+    with _open(clip, args, read_only=True) as project:
+        out(f"project: {project.folder}")
+        out(f"points: {project.points or 'none'}")
+        for rec in project.history():
+            result = rec.result_path or "-"
+            out(f"task {rec.task_id or rec.external_task_id}: {rec.status}; result: {result}")
+    return EXIT_OK
+
+
 def _run_flow(
     args: argparse.Namespace,
-    conn: Any,
-    source: Any,
-    frames: dict[int, list[tuple[float, float]]],
+    conn: Connection,
+    source: VideoSource,
+    frames: Frames,
     images: list[Any],
     prompt: str,
-    negative: str | None,
 ) -> int:
     from kling_widget.errors import KlingTaskFailedError
-    from kling_widget.project import Project
 
-    steps = 1 + len(frames) + 3  # session, each frame, create, wait, download
-    done = 0
     bar = ProgressBar("edit")
-
-    def step(note: str) -> None:
-        nonlocal done
-        bar.update(done / steps, note)
-        done += 1
-
-    def on_status(*values: Any) -> None:
-        if values:
-            bar.update(bar.fraction, str(values[0]))
-
-    project = Project(
+    project = _open(
         Path(source.path),
-        conn.client,
+        args,
+        client=conn.client,
         video_url=args.video_url,
         uploader=conn.uploader,
-        root=args.project_dir,
-        on_status=on_status,
+        on_status=bar.note,
     )
     try:
-        step("opening a selection session")
-        session = project.ensure_session()
-        for frame, pts in frames.items():
-            step(f"selecting on frame {frame}")
-            api_frame = _api_frame(frame, source, session)
-            selection = project.select(api_frame, pts)
-            if not selection.masks:
-                bar.close()
+        bar.update(0.05, "opening a selection session")
+        session = project.session or project.ensure_session()
+        api = {_api_frame(f, source, session): pts for f, pts in frames.items()}
+        bar.update(0.15, "selecting")
+        project.mark(api)
+        for frame, pts in api.items():
+            if not project.masks(frame):
                 raise CliUsageError(
                     "--point",
                     f"{frame}: {pts}",
                     "no object was recognised at these points; click inside the object",
                 )
-        step("creating the task")
+        bar.update(0.3, "creating the task")
         task = project.create(
             args.mode,
             prompt=prompt,
             images=images or None,
-            negative_prompt=negative,
+            negative_prompt=args.negative_prompt,
             mode="pro" if args.pro else "std",
+            reuse=True,
         )
-        step(f"task {task.task_id}: {task.status}")
-
-        def on_progress(*values: Any) -> None:
-            current = values[0] if values else None
-            status = getattr(current, "status", None)
-            if status:
-                bar.update(bar.fraction, f"task {task.task_id}: {status}")
-
-        task = project.wait(task, timeout=args.timeout, on_progress=on_progress)
+        bar.update(0.4, f"task {task.task_id}: {task.status}")
+        task = project.wait(
+            task,
+            timeout=args.timeout,
+            on_progress=lambda t: bar.note(f"task {t.task_id}: {t.status}"),
+        )
         if not task.succeeded:
             raise KlingTaskFailedError(
                 f"task {task.task_id} ended {task.status}: {task.status_msg or 'no message'}",
                 task_id=task.task_id,
             )
-        step("downloading the result")
-        dest = Path(args.output)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        saved = project.download(task, dest=dest)
+        bar.update(0.9, "downloading the result")
+        saved = project.download(task, dest=Path(args.output))
         bar.update(1.0, "done")
     finally:
         bar.close()
+        project.close()
     out(f"Task {task.task_id} succeeded; result saved to {saved}")
     return EXIT_OK
 
 
-def _api_frame(frame: int, source: Any, session: Any) -> int:
+def _api_frame(frame: int, source: VideoSource, session: Session) -> int:
     """Map a clip frame to Kling's frame numbering when the session reports another rate."""
-    api_total = getattr(session, "total_frame", None)
-    api_fps = getattr(session, "fps", None)
+    api_total = session.total_frame
+    api_fps = session.fps
     if not api_total or not api_fps or api_total == source.frame_count:
         return frame
     from kling_widget.media.frames import local_to_api_index

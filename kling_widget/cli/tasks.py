@@ -1,4 +1,10 @@
-"""``kling-widget tasks``: list, show and download Kling tasks of the account."""
+"""``kling-widget tasks``: list, show and download Kling tasks of the account.
+
+``download ID -o DIR`` saves ``DIR/<task id>.mp4`` (the id made a safe file name: it
+never lands outside DIR); ``-o FILE`` saves that file. The download is the package's one
+resumable downloader (a ``.part`` file resumed by a re-run, verified before it is renamed
+into place). Imports the command line's common parts and the transfer layer.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from kling_widget.cli.common import (
     EXIT_OK,
     CliUsageError,
     add_connection_arguments,
+    check_output_dir,
+    check_output_file,
     connect,
     eprint,
     out,
@@ -56,9 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true", help="print Kling's full task JSON")
     download = actions.add_parser("download", help="download a succeeded task's result video")
     download.add_argument("task_id", metavar="ID")
-    download.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    download.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR|FILE",
+        help="an existing folder (the result is saved there as <task id>.mp4) or a file",
+    )
     for action in (listing, show, download):
         add_connection_arguments(action)
+        action.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print the traceback of an error as well as its one-line message",
+        )
 
 
 def _row(task: Any) -> list[str]:
@@ -93,8 +113,22 @@ def find_task(client: Any, task_id: str) -> Any:
         return client.get_omni_video(task_id)
 
 
+def output_path(output: str, task_id: str) -> Path:
+    """Where ``download`` writes: inside an existing folder (a safe name made from the id,
+    never outside it), or the file given."""
+    from kling_widget.transfer import inside, safe_filename
+
+    target = Path(output).expanduser()
+    if target.is_dir() or output.endswith(("/", "\\")):
+        check_output_dir("--output", output)
+        return inside(target, safe_filename(task_id, suffix=".mp4"))
+    return check_output_file("--output", output, suffix=None)
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch to list / show / download."""
+    if args.action == "download":
+        output_path(args.output, "check")  # the output is checked before any request
     conn = connect(args.max_retries)
     # On stderr so stdout stays a clean table or JSON for pipes.
     eprint(conn.banner)
@@ -105,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         task = find_task(client, args.task_id)
         if args.action == "show":
             return _show(task, args.json)
-        return _download(client, task, Path(args.output))
+        return _download(client, task, output_path(args.output, task.task_id))
     finally:
         client.close()
 
@@ -150,7 +184,6 @@ def _download(client: Any, task: Any, dest: Path) -> int:
             task.task_id,
             f"task status is {task.status!r}: only a succeeded task has a result to download",
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with ProgressBar("download") as bar:
 
         def on_progress(done: int, total: int | None) -> None:

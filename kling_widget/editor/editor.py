@@ -120,7 +120,7 @@ class Editor:
         display_width: int = 960,
         autodisplay: bool = True,
     ) -> None:
-        from kling_widget.project import Project
+        from kling_widget.workflow import Project
 
         client, notice = self._pick_client(client)
         if video_url is None and uploader is None:
@@ -153,7 +153,7 @@ class Editor:
         autodisplay: bool = True,
     ) -> Editor:
         """Reopen a project from its journal: points and masks come back without API calls."""
-        from kling_widget.project import Project
+        from kling_widget.workflow import Project
 
         self = cls.__new__(cls)
         client, notice = self._pick_client(client)
@@ -176,18 +176,18 @@ class Editor:
     @staticmethod
     def _pick_client(client: Any) -> tuple[Any, str]:
         if client is not None:
-            from kling_widget.connect import EMULATOR_NOTICE, is_emulator
+            from kling_widget.workflow.connect import EMULATOR_NOTICE, is_emulator
 
             base = str(getattr(client, "base_url", ""))
             return client, (f"{EMULATOR_NOTICE} at {base}" if is_emulator(base) else "")
-        from kling_widget.connect import default_client
+        from kling_widget.workflow.connect import default_client
 
         made, notice = default_client(quiet=True)
         return made, str(notice or "")
 
     @staticmethod
     def _default_uploader(client: Any) -> Callable[[Path], str] | None:
-        from kling_widget.connect import uploader_for
+        from kling_widget.workflow.connect import uploader_for
 
         found: Callable[[Path], str] | None = uploader_for(client)
         return found
@@ -609,7 +609,7 @@ class Editor:
 
     def conform(self) -> Any:
         """Replace the clip by a copy that meets Kling's limits (before anything is uploaded)."""
-        from kling_widget.project import Project
+        from kling_widget.workflow import Project
 
         source = self.source
         dest = self._root_dir / "conformed" / f"{source.path.stem}-conformed.mp4"

@@ -57,9 +57,11 @@ class JournalLockedError(JournalError):
 class JournalReadOnlyError(JournalError):
     """A change was asked of a journal opened read-only."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, action: str | None = None) -> None:
         self.path = Path(path)
+        self.action = action
+        what = f"cannot {action}" if action else "nothing can be changed through it"
         super().__init__(
-            f"journal {self.path} is open read-only: nothing can be changed through it "
-            "(open it without read_only once no other process has it open)"
+            f"journal {self.path} is open read-only: {what} (close the other process that "
+            "has this clip open, then open it again without read_only)"
         )

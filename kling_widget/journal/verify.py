@@ -1,4 +1,7 @@
-"""Checking a replayed selection: did the same masks come back?"""
+"""Checking a replayed selection: did the same masks come back?
+
+Imports the API's mask model (to decode masks) and numpy; nothing else of the package.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +27,18 @@ class FrameCheck:
 
 @dataclass(frozen=True)
 class RebuildReport:
-    """What a session rebuild did: ops replayed and whether every mask came back."""
+    """What a session rebuild did: ops replayed and whether every mask came back.
+
+    ``points`` and ``marked_frames`` describe the selection that was re-marked.
+    """
 
     old_session_id: str | None
     new_session_id: str
     reason: str
     replayed: int
     frames: list[FrameCheck] = field(default_factory=list)
+    points: int = 0
+    marked_frames: int = 0
 
     @property
     def ok(self) -> bool:
@@ -38,11 +46,14 @@ class RebuildReport:
         return all(f.matched for f in self.frames)
 
     def __str__(self) -> str:
-        head = f"session rebuilt ({self.reason}): replayed {self.replayed} selection operation(s)"
+        n, k = self.points, self.marked_frames
+        what = f"{n} point{'s' if n != 1 else ''} on {k} frame{'s' if k != 1 else ''}"
+        where = "the same selection session" if self.reason == "resync" else "a new session"
+        head = f"Re-marked {what} on {where}"
         if self.ok:
-            return head + (", masks verified" if self.frames else "")
+            return head + ("; every mask came back the same" if self.frames else "")
         bad = "; ".join(
-            f"frame {f.frame_index}: IoU {f.iou:.3f} {f.detail}".rstrip()
+            f"frame {f.frame_index}: overlap {f.iou:.0%} {f.detail}".rstrip()
             for f in self.frames
             if not f.matched
         )

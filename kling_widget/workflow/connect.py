@@ -9,6 +9,8 @@ started on first use and stopped at exit.
 ``uploader_for(client)`` returns a function that makes a local clip reachable by URL when
 the client talks to an emulator (which has an upload endpoint), and ``None`` for the real
 API (Kling needs a public URL; uploading is the user's business there).
+
+Imports the API client and the emulator (lazily); nothing above the workflow layer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from kling_widget.errors import KlingTransportError, error_class_for
 
 if TYPE_CHECKING:
     from kling_widget.api.client import KlingClient
@@ -73,7 +77,20 @@ def default_client(quiet: bool = False) -> tuple[KlingClient, str]:
     notice = f"{EMULATOR_NOTICE} (no Kling credentials found) at {emu.base_url}"
     if not quiet:
         print(notice, file=sys.stderr, flush=True)
-    return KlingClient(**emu.client_options()), notice
+    return emulator_client(emu), notice
+
+
+def emulator_client(emu: Emulator) -> KlingClient:
+    """A client of ``emu`` (started if needed), with its credentials."""
+    from kling_widget.api.client import KlingClient
+
+    opts = emu.client_options()
+    return KlingClient(
+        api_key=opts.get("api_key"),
+        access_key=opts.get("access_key"),
+        secret_key=opts.get("secret_key"),
+        base_url=opts["base_url"],
+    )
 
 
 def is_emulator(base_url: str) -> bool:
@@ -100,8 +117,22 @@ def is_emulator(base_url: str) -> bool:
     return found
 
 
-def uploader_for(client: Any) -> Callable[[Path], str] | None:
-    """An upload function for an emulator-backed ``client``; ``None`` on the real API."""
+def _excerpt(text: str, secrets: tuple[str, ...], limit: int = 160) -> str:
+    """A short, single-line excerpt of a server's text with every credential removed."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<credential hidden>")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def uploader_for(client: KlingClient) -> Callable[[Path], str] | None:
+    """An upload function for an emulator-backed ``client``; ``None`` on the real API.
+
+    A failed upload raises a typed :class:`~kling_widget.errors.KlingError`; the server's
+    text is quoted only as a short excerpt with every credential removed, even when the
+    server echoes the ``Authorization`` header back.
+    """
     base = str(client.base_url).rstrip("/")
     if not is_emulator(base):
         return None
@@ -109,23 +140,38 @@ def uploader_for(client: Any) -> Callable[[Path], str] | None:
 
     def upload(path: Path) -> str:
         src = Path(path)
-        with src.open("rb") as fh:
-            resp = httpx.post(
-                base + UPLOAD_PATH,
-                params={"filename": src.name},
-                content=fh.read(),
-                headers={"Authorization": f"Bearer {credentials.bearer_token()}"},
-                timeout=UPLOAD_TIMEOUT_S,
-            )
+        token = credentials.bearer_token()
+        secrets = (*credentials.secrets(), token)
         try:
-            body = resp.json()
+            with src.open("rb") as fh:
+                resp = httpx.post(
+                    base + UPLOAD_PATH,
+                    params={"filename": src.name},
+                    content=fh.read(),
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=UPLOAD_TIMEOUT_S,
+                )
+        except httpx.HTTPError as exc:
+            raise KlingTransportError(
+                f"uploading {src.name} to the emulator failed: "
+                f"{type(exc).__name__}: {_excerpt(str(exc), secrets)}"
+            ) from None
+        try:
+            body: Any = resp.json()
         except ValueError:
             body = None
-        if resp.status_code != 200 or not isinstance(body, dict) or body.get("code") != 0:
-            message = body.get("message") if isinstance(body, dict) else resp.text[:160]
-            raise RuntimeError(
-                f"uploading {src.name} to the emulator failed: HTTP {resp.status_code}: {message}"
-            )
-        return str(body["data"]["url"])
+        data = body.get("data") if isinstance(body, dict) else None
+        url = data.get("url") if isinstance(data, dict) else None
+        if isinstance(url, str) and resp.status_code == 200 and body.get("code") == 0:
+            return url
+        code = body.get("code") if isinstance(body, dict) else None
+        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        said = body.get("message") if isinstance(body, dict) else None
+        message = _excerpt(said if isinstance(said, str) else resp.text, secrets)
+        raise error_class_for(resp.status_code, code)(
+            f"uploading {src.name} to the emulator failed: {message}",
+            http_status=resp.status_code,
+            code=code,
+        )
 
     return upload

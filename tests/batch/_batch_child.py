@@ -12,7 +12,7 @@ import sys
 
 from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchProgress, edit_many, load_jobs
-from kling_widget.connect import uploader_for
+from kling_widget.workflow.connect import uploader_for
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ def test_widget_omni_mode_button_edits_the_whole_clip(
     assert disc[..., 0].mean() < 200
 
     # Journaled like the other modes: an omni-video task with its download.
-    from kling_widget.project import Project
+    from kling_widget.workflow import Project
 
     with Project(clip3s, KlingClient(**emu.client_options()), root=tmp_path) as project:
         (record,) = project.history()
@@ -160,7 +160,7 @@ def test_editor_omni_refuses_a_clip_outside_omni_limits(
 def test_project_omni_end_to_end_with_reference_image(
     clip3s: Path, ref_image: Path, emu: Any, tmp_path: Path
 ) -> None:
-    from kling_widget.project import Project
+    from kling_widget.workflow import Project
 
     with Project(
         clip3s, KlingClient(**emu.client_options()), uploader=emu.upload, root=tmp_path

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from kling_widget.api.client import KlingClient
-from kling_widget.project import Project
+from kling_widget.workflow import Project
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journal_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, make_clip
+from workflow_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, make_clip
 
 
 @pytest.fixture(scope="session")

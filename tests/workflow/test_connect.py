@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kling_widget import connect
 from kling_widget.api.client import KlingClient
 from kling_widget.emulator import Emulator
+from kling_widget.errors import KlingAuthError
+from kling_widget.workflow import connect
 
 ENV = ("KLING_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BASE_URL")
 
@@ -69,5 +70,5 @@ def test_upload_errors_are_clear(no_env: None, tmp_path: Path) -> None:
         assert upload is not None
         src = tmp_path / "a.mp4"
         src.write_bytes(b"x")
-        with pytest.raises(RuntimeError, match="HTTP 401"):
+        with pytest.raises(KlingAuthError, match="HTTP 401"):
             upload(src)

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journal_helpers import ACCESS_KEY, SECRET_KEY, served_sha256
+from workflow_helpers import ACCESS_KEY, SECRET_KEY, served_sha256
 
-from kling_widget.journal import Journal, JournalLockedError
-from kling_widget.project import Project
+from kling_widget.api.client import KlingClient
+from kling_widget.journal import Journal, JournalLockedError, JournalReadOnlyError
+from kling_widget.workflow import Project
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("_crash_child.py")
@@ -126,7 +127,9 @@ def _recover_and_check(
     emu: Any, sample_clip: Path, root: Path, report: list[str]
 ) -> tuple[Project, Any]:
     """The next process: reopen the clip, resume, and check one task and a complete file."""
-    p = Project(sample_clip, emu.client(), root=root, on_status=report.append)
+    p = Project(
+        sample_clip, KlingClient(**emu.client_options()), root=root, on_status=report.append
+    )
     tasks = p.resume(wait=True, timeout=600)
     assert len(tasks) == 1 and tasks[0].succeeded
     assert len(emu.tasks()) == 1, f"{len(emu.tasks())} tasks on the emulator"
@@ -287,11 +290,23 @@ def test_a_second_writer_process_is_refused_while_the_first_runs(
 ) -> None:
     child = child_factory()
     child.expect("SELECTED")  # the child holds the journal open, waiting on stdin
-    with pytest.raises(JournalLockedError, match=f"open in another process \\(pid {child.proc.pid}"):
-        Project(sample_clip, emu.client(), root=tmp_path / "kp")
-    # Reading is always allowed.
+    held = f"open in another process \\(pid {child.proc.pid}"
+    with pytest.raises(JournalLockedError, match=held) as info:
+        Project(sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp")
+    assert info.value.pid == child.proc.pid
+    # Reading is always allowed: the journal, and a read-only project with what it restored.
     rows = Journal(_folder(tmp_path / "kp"), read_only=True)
     assert rows.current_points()
     rows.close()
+    sent = len(emu.requests)
+    view = Project(sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp",
+                   read_only=True)  # fmt: skip
+    assert view.read_only and view.points and str(view.restored).startswith("Restored 1 point")
+    with pytest.raises(JournalReadOnlyError, match="read-only: cannot select"):
+        view.select(3, [(0.5, 0.5)])
+    assert len(emu.requests) == sent  # nothing was sent
+    view.close()
     child.kill()
-    Project(sample_clip, emu.client(), root=tmp_path / "kp").close()  # free after the kill
+    Project(
+        sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp"
+    ).close()  # free after the kill

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journal_helpers import ball_centre
+from workflow_helpers import ball_centre
 
+from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingTransportError
-from kling_widget.project import Project
+from kling_widget.workflow import Project
 
 CREATE_PATH = "/v1/videos/multi-elements"
 
@@ -18,7 +19,12 @@ def test_dropped_create_reply_is_adopted_not_repeated(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
     """The server creates the task, the connection drops before the reply arrives."""
-    p = Project(sample_clip, emu.client(), video_url=emu.upload(sample_clip), root=tmp_path)
+    p = Project(
+        sample_clip,
+        KlingClient(**emu.client_options()),
+        video_url=emu.upload(sample_clip),
+        root=tmp_path,
+    )
     p.select(0, [ball])
     emu.faults.add("drop", path=CREATE_PATH, method="POST", times=1)
     task = p.create("removal")
@@ -38,7 +44,7 @@ def test_unanswered_selection_call_resyncs_the_session(
     does not; the next call clears the session and replays the journal first."""
     p = Project(
         sample_clip,
-        emu.client(max_retries=0),
+        KlingClient(**emu.client_options(), max_retries=0),
         video_url=emu.upload(sample_clip),
         root=tmp_path,
     )

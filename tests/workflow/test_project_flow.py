@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from journal_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, served_sha256
 from PIL import Image
+from workflow_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, served_sha256
 
+from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingValidationError
 from kling_widget.journal import Journal
-from kling_widget.project import Project
+from kling_widget.workflow import Project
 
 CREATE_PATH = "/v1/videos/multi-elements"
 
@@ -27,7 +28,9 @@ def _creates(emu: Any) -> list[Any]:
 
 
 def _project(emu: Any, clip: Path, root: Path, **kw: Any) -> Project:
-    return Project(clip, emu.client(), video_url=emu.upload(clip), root=root, **kw)
+    return Project(
+        clip, KlingClient(**emu.client_options()), video_url=emu.upload(clip), root=root, **kw
+    )
 
 
 def test_full_flow_is_journaled_and_reopens_without_api_calls(
@@ -70,7 +73,7 @@ def test_full_flow_is_journaled_and_reopens_without_api_calls(
 
     # Reopen: the same clip finds its journal; nothing is asked of the server.
     seen = len(emu.requests)
-    again = Project(sample_clip, emu.client(), root=root)
+    again = Project(sample_clip, KlingClient(**emu.client_options()), root=root)
     assert again.folder == p.folder
     assert again.points == {0: [ball]}
     assert [m.counts for m in again.masks(0)] == [m.counts for m in selection.masks]
@@ -81,7 +84,7 @@ def test_full_flow_is_journaled_and_reopens_without_api_calls(
     again.close()
 
     # The same, explicitly by journal path.
-    opened = Project.open(p.journal.path, emu.client())
+    opened = Project.open(p.journal.path, KlingClient(**emu.client_options()))
     assert opened.points == {0: [ball]}
     assert opened.clip_path == sample_clip.resolve()
     opened.close()
@@ -118,16 +121,18 @@ def test_bad_input_is_refused_before_anything_is_journaled_or_sent(
     p.select(0, [ball])
     sent = len(emu.requests)
     cases: list[tuple[Any, str]] = [
-        (lambda: p.create("swap"), r"images=.*swap takes exactly 1"),
+        (lambda: p.create("swap"), r"image_list=.*'swap' takes exactly 1"),
         (lambda: p.create("erase"), r"edit_mode='erase'"),
         (lambda: p.create("removal", mode="ultra"), r"mode='ultra'"),
-        (lambda: p.create("removal", duration=7), r"duration=7"),
+        (lambda: p.create("removal", duration=7), r"duration='7'"),
+            # The clip is 2 s long: Kling makes a 5 s result of it, never 10.
+            (lambda: p.create("removal", duration="10"), r"duration='10'.*must be '5'"),
         (lambda: p.create("removal", prompt="x" * 2501), r"prompt=.*at most 2500"),
         (lambda: p.select(0, [(1.5, 0.2)]), r"points\[0\]\.x=1\.5"),
         (lambda: p.select(-1, [(0.5, 0.5)]), r"frame_index=-1"),
         (lambda: p.select(0, [(0.1 * i, 0.5) for i in range(10)]), r"at most 10 points"),
         (lambda: p.omni(""), r"prompt"),
-        (lambda: p.omni("snow", elements=["a", "b", "c", "d", "e"]), r"at most 4"),
+        (lambda: p.omni("snow", elements=["1", "2", "3", "4", "5"]), r"<= 4 with a video"),
     ]
     for call, message in cases:
         with pytest.raises(KlingValidationError, match=message):
@@ -145,7 +150,7 @@ def test_eleventh_marked_frame_is_refused(emu: Any, sample_clip: Path, tmp_path:
         p.journal.add_op(sid, "add", f, [ball_centre(f)], [])
     assert len(p.points) == 10
     sent = len(emu.requests)
-    with pytest.raises(KlingValidationError, match=r"frame_index=47: at most 10 marked frames"):
+    with pytest.raises(KlingValidationError, match=r"at most 10 marked frames"):
         p.select(47, [ball_centre(47)])
     assert len(emu.requests) == sent
     p.close()
@@ -218,7 +223,9 @@ def test_results_near_expiry_are_flagged(
         j.update_task(rec.external_task_id, expires_at=time.time() + seconds)
         j.close()
         messages: list[str] = []
-        q = Project(sample_clip, emu.client(), root=root, on_status=messages.append)
+        q = Project(
+            sample_clip, KlingClient(**emu.client_options()), root=root, on_status=messages.append
+        )
         warning = q.history()[-1].warning
         q.close()
         assert warning is not None and warning in messages  # also on the status line
@@ -229,7 +236,7 @@ def test_results_near_expiry_are_flagged(
     j = Journal(root / path.parents[1].name)
     j.update_task(rec.external_task_id, expires_at=time.time() + 20 * 86400)
     j.close()
-    q = Project(sample_clip, emu.client(), root=root)
+    q = Project(sample_clip, KlingClient(**emu.client_options()), root=root)
     assert q.history()[-1].warning is None  # far from expiry: no flag
     # resume() downloads the missing result again (verified against what is served).
     q.resume()
@@ -246,7 +253,7 @@ def test_no_secret_is_written_anywhere(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
     root = tmp_path / "kling-projects"
-    client = emu.client()
+    client = KlingClient(**emu.client_options())
     token = client.credentials.bearer_token()
     p = Project(sample_clip, client, video_url=emu.upload(sample_clip), root=root)
     p.select(0, [ball])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kling_widget.errors import KlingValidationError
-from kling_widget.project import Project
+from kling_widget.workflow import Project
 
 
 def test_missing_clip_is_refused(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journal_helpers import CLIP_FPS, make_clip, served_sha256
+from workflow_helpers import CLIP_FPS, make_clip, served_sha256
 
+from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingServerError, KlingValidationError
-from kling_widget.project import Project
+from kling_widget.workflow import Project
 
 OMNI_PATH = "/v1/videos/omni-video"
 
@@ -29,13 +30,14 @@ def test_omni_edit_is_journaled_waited_and_downloaded(
     emu: Any, omni_clip: Path, tmp_path: Path
 ) -> None:
     url = emu.upload(omni_clip)
-    p = Project(omni_clip, emu.client(), video_url=url, root=tmp_path / "kp")
+    p = Project(omni_clip, KlingClient(**emu.client_options()), video_url=url, root=tmp_path / "kp")
     task = p.omni("make it black and white", keep_original_sound=False)
     body = _omni_creates(emu)[-1].json
     assert body["video_list"] == [
         {"video_url": url, "refer_type": "base", "keep_original_sound": "no"}
     ]
-    assert body["model_name"] == "kling-v3-omni" and body["mode"] == "pro"
+    # The documented default model (kling_widget.rules.DEFAULT_OMNI_MODEL).
+    assert body["model_name"] == "kling-video-o1" and body["mode"] == "pro"
     assert body["sound"] == "off"
     assert body["external_task_id"] == task.external_task_id
     final = p.wait(task, timeout=600)
@@ -53,7 +55,12 @@ def test_omni_edit_is_journaled_waited_and_downloaded(
 def test_omni_refuses_a_clip_outside_its_limits_before_sending(
     emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
-    p = Project(sample_clip, emu.client(), video_url=emu.upload(sample_clip), root=tmp_path)
+    p = Project(
+        sample_clip,
+        KlingClient(**emu.client_options()),
+        video_url=emu.upload(sample_clip),
+        root=tmp_path,
+    )
     sent = len(emu.requests)
     with pytest.raises(KlingValidationError, match="duration"):
         p.omni("make it warm")  # the 2 s clip is below Omni's 3 s minimum
@@ -65,7 +72,7 @@ def test_unanswered_omni_create_is_found_or_resent_with_the_same_id(
     emu: Any, omni_clip: Path, tmp_path: Path
 ) -> None:
     url = emu.upload(omni_clip)
-    client = emu.client(max_retries=0)
+    client = KlingClient(**emu.client_options(), max_retries=0)
     p = Project(omni_clip, client, video_url=url, root=tmp_path / "kp")
     emu.faults.add("error", path=OMNI_PATH, method="POST", code=5000)
     with pytest.raises(KlingServerError):
@@ -76,7 +83,7 @@ def test_unanswered_omni_create_is_found_or_resent_with_the_same_id(
     emu.faults.clear()
     p.close()
 
-    q = Project(omni_clip, emu.client(), root=tmp_path / "kp")
+    q = Project(omni_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp")
     [task] = q.resume(wait=True, timeout=600)
     assert task.succeeded
     assert [t.external_task_id for t in emu.tasks()] == [rec.external_task_id]

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from journal_helpers import ACCESS_KEY, SECRET_KEY, ball_centre
+from workflow_helpers import ACCESS_KEY, SECRET_KEY, ball_centre
 
-from kling_widget.project import Project
+from kling_widget.api.client import KlingClient
+from kling_widget.workflow import Project
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_session_gone_on_server_is_rebuilt_and_replayed(
     messages: list[str] = []
     p = Project(
         sample_clip,
-        clocked.client(),
+        KlingClient(**clocked.client_options()),
         video_url=clocked.upload(sample_clip),
         root=tmp_path / "kp",
         on_status=messages.append,
@@ -96,8 +97,15 @@ def test_session_gone_on_server_is_rebuilt_and_replayed(
     assert report is not None and report.ok and report.replayed == 4
     for f, masks in before.items():
         assert _equal(_arrays(p.masks(f)), masks)
-    assert any("masks verified" in m for m in messages)
-    assert any("gone" in m for m in messages)
+    # Said in plain words: what happened, what is re-marked, and that the masks held.
+    assert any(
+        m.startswith("Kling no longer knows the selection session")
+        and "re-marking 2 points on 2 frames" in m
+        for m in messages
+    ), messages
+    assert "Re-marked 2 points on 2 frames on a new session; every mask came back the same" in (
+        messages
+    )
     assert p.points.keys() == {0, 30, 45}
     sessions = p.journal.sessions()
     assert sessions[0].end_reason == "gone on the server" and sessions[-1].ended_at is None
@@ -109,13 +117,19 @@ def test_expiry_by_the_journal_clock_rebuilds_before_calling(
 ) -> None:
     root = tmp_path / "kp"
     url = clocked.upload(sample_clip)
-    p = Project(sample_clip, clocked.client(), video_url=url, root=root, clock=clocked.clock)
+    p = Project(
+        sample_clip,
+        KlingClient(**clocked.client_options()),
+        video_url=url,
+        root=root,
+        clock=clocked.clock,
+    )
     before = _mark(p)
     p.close()
 
     clocked.clock.advance(25 * 3600)
     messages: list[str] = []
-    q = Project(sample_clip, clocked.client(), root=root, clock=clocked.clock,
+    q = Project(sample_clip, KlingClient(**clocked.client_options()), root=root, clock=clocked.clock,
                 on_status=messages.append)  # fmt: skip
     assert q.points.keys() == {0, 30}  # back from the journal, no call yet
     n = len(clocked.requests)
@@ -126,7 +140,7 @@ def test_expiry_by_the_journal_clock_rebuilds_before_calling(
     assert clocked.requests[n].json["video_url"] == url
     assert paths[-1] == "preview-selection"
     assert paths.count("add-selection") == 3 and paths.count("delete-selection") == 1
-    assert any("expired" in m for m in messages)
+    assert any(m.startswith("The selection session expired") for m in messages), messages
     assert q.last_rebuild is not None and q.last_rebuild.ok
     for f, masks in before.items():
         assert _equal(_arrays(q.masks(f)), masks)
@@ -134,7 +148,7 @@ def test_expiry_by_the_journal_clock_rebuilds_before_calling(
 
 
 def test_replay_stops_at_the_last_clear(clocked: Any, sample_clip: Path, tmp_path: Path) -> None:
-    p = Project(sample_clip, clocked.client(), video_url=clocked.upload(sample_clip),
+    p = Project(sample_clip, KlingClient(**clocked.client_options()), video_url=clocked.upload(sample_clip),
                 root=tmp_path / "kp", clock=clocked.clock)  # fmt: skip
     p.select(0, [ball_centre(0)])
     p.clear()
@@ -152,7 +166,7 @@ def test_a_mask_mismatch_after_replay_is_reported(
     clocked: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
     messages: list[str] = []
-    p = Project(sample_clip, clocked.client(), video_url=clocked.upload(sample_clip),
+    p = Project(sample_clip, KlingClient(**clocked.client_options()), video_url=clocked.upload(sample_clip),
                 root=tmp_path / "kp", clock=clocked.clock,
                 on_status=messages.append)  # fmt: skip
     p.select(0, [ball_centre(0)])
