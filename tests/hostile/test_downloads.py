@@ -196,3 +196,25 @@ def test_server_names_always_land_inside(tmp_path: Path, name: str) -> None:
 def test_long_names_stay_distinct() -> None:
     a, b = "x" * 300 + "a", "x" * 300 + "b"
     assert transfer.safe_filename(a) != transfer.safe_filename(b)
+
+
+@pytest.mark.parametrize("task_id", ["../escaped", "/etc/evil", "a\x00b", "x" * 5000, ".."])
+def test_client_download_names_from_the_server_stay_inside(
+    hostile: HostileServer, tmp_path: Path, task_id: str
+) -> None:
+    from kling_widget.api.client import KlingClient
+    from kling_widget.api.models import Task
+
+    task = Task.from_json(
+        {
+            "task_id": task_id,
+            "task_status": "succeed",
+            "task_result": {"videos": [{"id": "v", "url": hostile.url + "/v.mp4"}]},
+        }
+    )
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    with KlingClient(api_key="k" * 32, base_url=hostile.url) as client:
+        path = client.download(task, inner)
+    assert path.parent == inner.resolve() and path.read_bytes() == PAYLOAD
+    assert files(tmp_path) == ["inner"] and files(inner) == [path.name]
