@@ -8,7 +8,6 @@ Imports only models, validation, the rules and the leaves; never the clients or 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -20,6 +19,7 @@ from kling_widget.api import validation as v
 from kling_widget.api.models import Task, TaskKind
 from kling_widget.api.wire import bad
 from kling_widget.errors import KlingError, KlingValidationError
+from kling_widget.transfer.deadline import check_seconds
 
 T = TypeVar("T")
 
@@ -154,18 +154,8 @@ def _task_list_parser(kind: TaskKind) -> Callable[[Any], list[Task]]:
 def check_bounds(timeout: object, deadline: object) -> tuple[float, float]:
     """The per-read ``timeout`` and the whole-call ``deadline`` (None: 4 x timeout), both
     finite and positive."""
-    for name, value in (("timeout", timeout), ("deadline", deadline)):
-        if value is None and name == "deadline":
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise KlingValidationError(name, value, "must be a finite number of seconds > 0")
-    read = float(timeout)  # type: ignore[arg-type]
-    total = DEADLINE_FACTOR * read if deadline is None else float(deadline)  # type: ignore[arg-type]
+    read = check_seconds("timeout", timeout)
+    total = DEADLINE_FACTOR * read if deadline is None else check_seconds("deadline", deadline)
     return read, total
 
 

@@ -16,6 +16,7 @@ from kling_widget.backoff import RetryPolicy
 from kling_widget.transfer.deadline import (
     Deadline,
     aread_capped,
+    check_seconds,
     deadline_scope,
     make_async_http_client,
     make_http_client,
@@ -35,6 +36,7 @@ __all__ = [
     "afetch_bytes",
     "aread_capped",
     "check_fetch_url",
+    "check_seconds",
     "deadline_scope",
     "download",
     "fetch_bytes",

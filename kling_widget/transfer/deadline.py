@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import ssl
 import time
 import typing
@@ -23,19 +24,31 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import httpcore
 import httpx
 
-from kling_widget.errors import KlingDeadlineError, KlingResponseError
+from kling_widget.errors import KlingDeadlineError, KlingResponseError, KlingValidationError
 
 _current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
     "kling_widget_deadline", default=None
 )
 
 
+def check_seconds(field: str, value: object) -> float:
+    """A finite number of seconds > 0 (a timeout or a deadline), else KlingValidationError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise KlingValidationError(field, value, "must be a finite number of seconds > 0")
+    return float(value)
+
+
 class Deadline:
     """A point in (real, monotonic) time by which a call must be over."""
 
     def __init__(self, seconds: float | None) -> None:
-        if seconds is not None and not (seconds == seconds and seconds > 0):
-            raise ValueError(f"deadline must be a positive number of seconds, got {seconds!r}")
+        if seconds is not None:
+            seconds = check_seconds("deadline", seconds)
         self.seconds = seconds
         self._end = None if seconds is None else time.monotonic() + seconds
 

@@ -28,6 +28,7 @@ from kling_widget.limits import DOWNLOAD_DEADLINE_S, MAX_DOWNLOAD_BYTES
 from kling_widget.transfer.deadline import (
     Deadline,
     aread_capped,
+    check_seconds,
     deadline_scope,
     make_async_http_client,
     make_http_client,
@@ -96,6 +97,7 @@ def download(
         on_progress=on_progress,
         allowed_schemes=allowed_schemes,
     )
+    timeout = check_seconds("timeout", timeout)
     policy = policy or RetryPolicy()
     limit = Deadline(deadline)
     what = f"download of {shown_url(job.url)}"
@@ -172,6 +174,7 @@ async def adownload(
     )
     policy = policy or RetryPolicy()
     pause = sleep or asyncio.sleep
+    timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"download of {shown_url(job.url)}"
     http = client or make_async_http_client(timeout)
@@ -231,6 +234,7 @@ def fetch_bytes(
 ) -> bytes:
     """A small file in memory: same URL, redirect, cap and deadline rules; no retries."""
     redirects = Redirects(url, allowed_schemes)
+    timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"GET {shown_url(redirects.url)}"
     http = client or make_http_client(timeout)
@@ -271,6 +275,7 @@ async def afetch_bytes(
 ) -> bytes:
     """The async twin of :func:`fetch_bytes`."""
     redirects = Redirects(url, allowed_schemes)
+    timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"GET {shown_url(redirects.url)}"
     http = client or make_async_http_client(timeout)

@@ -116,3 +116,24 @@ def test_local_image_checks_send_nothing(
     with client(hostile, "page") as c, pytest.raises(KlingValidationError, match=phrase):
         c.create_task("s-1", "swap", "swap it", image_list=[image])
     assert hostile.seen == []
+
+
+def test_async_client_is_bounded_the_same_way(hostile: HostileServer) -> None:
+    import asyncio
+
+    from kling_widget.api.async_client import AsyncKlingClient
+
+    async def run(mode: str, **kw: object) -> None:
+        async with AsyncKlingClient(
+            api_key=API_KEY, base_url=hostile.mode(mode), retry_policy=FAST, **kw
+        ) as c:
+            await c.list_tasks()
+
+    start = time.monotonic()
+    with pytest.raises(KlingDeadlineError):
+        asyncio.run(run("drip-headers", timeout=5.0, deadline=1.0))
+    assert time.monotonic() - start < HANG_S
+    with pytest.raises(KlingResponseError):
+        asyncio.run(run("deep"))
+    with pytest.raises(KlingError, match="cap"):
+        asyncio.run(run("endless", max_reply_bytes=1 << 20))
