@@ -1,4 +1,9 @@
-"""``KlingClient``: the synchronous Kling client, a thin httpx shell over ``core.ClientCore``."""
+"""``KlingClient``: the synchronous Kling client, a thin httpx shell over ``core.ClientCore``.
+
+It sends what the core asks for on an HTTP pool whose sockets honour the call's deadline,
+reads each reply capped, sleeps the core's backoff, and downloads results with
+:func:`kling_widget.transfer.download`. Imports the rest of ``api`` and the leaves.
+"""
 
 from __future__ import annotations
 

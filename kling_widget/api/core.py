@@ -1,6 +1,7 @@
-"""The sans-IO core of the Kling client: one place per endpoint, one retry policy.
+"""The sans-IO core of the Kling client: one retry policy, one way to read a reply.
 
-``ClientCore`` builds a :class:`RequestSpec` for every endpoint (validating its input first)
+``ClientCore`` builds a :class:`RequestSpec` for every endpoint (the endpoint mixins in
+``selection``, ``tasks`` and ``omni`` validate their input first)
 and runs calls as *generators* that yield actions — :class:`HttpRequest` ("send this") and
 :class:`Sleep` ("wait this long") — and receive :class:`HttpReply` or
 :class:`TransportFailure` back. ``KlingClient`` drives them with httpx, ``AsyncKlingClient``
@@ -21,7 +22,15 @@ Decisions taken here:
 * **No double billing**: creates always carry an ``external_task_id``. When a create may
   have reached the server (the connection dropped after sending, a read timeout, a 5xx,
   an unreadable reply) the task is first looked up by that id; the create is sent again only
-  when the lookup answers "not found".
+  when the lookup answers "not found" in a documented form (404, code 1202/1203, or 400/1201
+  whose message says the task does not exist). Any other answer raises, naming the id to
+  look up: a second paid task is never risked.
+* **Bounded**: the drivers read each reply streamed up to ``max_reply_bytes`` and end a
+  call within its deadline (:mod:`kling_widget.transfer`); a reply they could not finish
+  comes back here as a :class:`TransportFailure` holding a typed error.
+
+Imports the endpoint mixins, models, ``wire``, ``credentials`` and the leaves (``backoff``
+for :class:`RetryPolicy`); never the clients.
 """
 
 from __future__ import annotations
