@@ -175,6 +175,7 @@ class DownloadJob:
         self._restarts = 0
         self._total: int | None = None
         self._done = 0
+        self._hasher: hashlib._Hash | None = None
 
     @property
     def url(self) -> str:
@@ -252,6 +253,8 @@ class DownloadJob:
                 f"{self.max_bytes}-byte cap"
             )
         self._done = self._asked if append else 0
+        # Hash while writing (no second pass over the file); a resumed part is hashed once.
+        self._hasher = _sha256_of(self.part) if append else hashlib.sha256()
         return Body(append, self._total)
 
     def _restart(self, why: str) -> Restart:
@@ -278,6 +281,8 @@ class DownloadJob:
         except OSError:
             self.discard()
             raise
+        if self._hasher is not None:
+            self._hasher.update(chunk)
         if self.on_progress is not None:
             self.on_progress(self._done, self._total)
 
@@ -290,7 +295,8 @@ class DownloadJob:
             raise KlingTransportError(
                 f"GET {shown_url(self.url)} stopped at {size} of {self._total} bytes"
             )
-        digest = _sha256(self.part)
+        hasher, self._hasher = self._hasher, None
+        digest = hasher.hexdigest() if hasher is not None else _sha256_of(self.part).hexdigest()
         if self.expected_sha256 and digest != self.expected_sha256:
             self.discard()
             raise KlingResponseError(
@@ -301,6 +307,7 @@ class DownloadJob:
 
     def discard(self) -> None:
         """Remove the part file (it cannot be trusted or resumed)."""
+        self._hasher = None
         self.part.unlink(missing_ok=True)
 
 
@@ -317,9 +324,9 @@ def _prepare_dest(dest: Path) -> Path:
     return dest
 
 
-def _sha256(path: Path) -> str:
+def _sha256_of(path: Path) -> hashlib._Hash:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
-    return h.hexdigest()
+    return h
