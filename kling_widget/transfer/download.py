@@ -23,6 +23,7 @@ from kling_widget.errors import (
     KlingResponseError,
     KlingServerError,
     KlingTransportError,
+    KlingValidationError,
 )
 from kling_widget.limits import DOWNLOAD_DEADLINE_S, MAX_DOWNLOAD_BYTES
 from kling_widget.transfer.deadline import (
@@ -46,6 +47,17 @@ from kling_widget.transfer.job import (
     status_error,
 )
 from kling_widget.transfer.names import shown_url
+
+
+def _no_credentials(client: httpx.Client | httpx.AsyncClient | None) -> None:
+    # Result and file hosts are third parties: a client that would add a credential to
+    # every request is refused rather than used.
+    if client is not None and "authorization" in client.headers:
+        raise KlingValidationError(
+            "client",
+            "an httpx client with a default Authorization header",
+            "would send a credential to the file host; pass a client without one",
+        )
 
 
 def _retry_delay(
@@ -101,6 +113,7 @@ def download(
     policy = policy or RetryPolicy()
     limit = Deadline(deadline)
     what = f"download of {shown_url(job.url)}"
+    _no_credentials(client)
     http = client or make_http_client(timeout)
     retries = 0
     try:
@@ -177,6 +190,7 @@ async def adownload(
     timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"download of {shown_url(job.url)}"
+    _no_credentials(client)
     http = client or make_async_http_client(timeout)
     retries = 0
     try:
@@ -237,6 +251,7 @@ def fetch_bytes(
     timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"GET {shown_url(redirects.url)}"
+    _no_credentials(client)
     http = client or make_http_client(timeout)
     try:
         with deadline_scope(limit):
@@ -278,6 +293,7 @@ async def afetch_bytes(
     timeout = check_seconds("timeout", timeout)
     limit = Deadline(deadline)
     what = f"GET {shown_url(redirects.url)}"
+    _no_credentials(client)
     http = client or make_async_http_client(timeout)
     try:
         with deadline_scope(limit):

@@ -218,3 +218,16 @@ def test_client_download_names_from_the_server_stay_inside(
         path = client.download(task, inner)
     assert path.parent == inner.resolve() and path.read_bytes() == PAYLOAD
     assert files(tmp_path) == ["inner"] and files(inner) == [path.name]
+
+
+def test_a_client_with_a_default_credential_is_refused(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
+    import httpx
+
+    with (
+        httpx.Client(headers={"Authorization": "Bearer secret"}) as leaky,
+        pytest.raises(KlingValidationError, match="credential"),
+    ):
+        transfer.download(hostile.url + "/v.mp4", tmp_path / "o.mp4", client=leaky)
+    assert hostile.seen == []
