@@ -10,9 +10,13 @@ Imports only the media package and the vision helpers.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,19 @@ from kling_widget.emulator.vision.ops import to_work, work_size
 from kling_widget.media.video import VideoSource
 
 _FULL_CACHE = 4
+# Background work (decoding, tracking) runs at this niceness, so a click answered
+# meanwhile gets the CPU first.
+BACKGROUND_NICENESS = 10
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: per thread; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the call would renice the whole process
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, max(current, BACKGROUND_NICENESS))
 
 
 class Clip:
@@ -60,6 +77,7 @@ class Clip:
             self._thread.start()
 
     def _decode(self) -> None:
+        background_priority()
         try:
             for i, frame in enumerate(self.source.iter_frames()):
                 if i == 0:
@@ -105,6 +123,13 @@ class Clip:
             if self._error is not None:
                 raise RuntimeError(f"decoding {self.path.name} failed: {self._error}")
             raise IndexError(f"frame {index} is past the end of the clip")
+
+    def rate(self) -> Fraction:
+        """The clip's exact frame rate."""
+        rate = getattr(self.source, "fps_fraction", None)
+        if isinstance(rate, Fraction):
+            return rate
+        return Fraction(self.fps).limit_denominator(1001)
 
     def work_shape(self) -> tuple[int, int]:
         """(h, w) of work-resolution frames."""

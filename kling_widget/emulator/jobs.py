@@ -1,29 +1,25 @@
 """What the emulator renders for a session: previews and Multi-Elements edits.
 
-``tracking_output`` (Kling does not document its format) is a JSON file::
+The preview's files (and the ``tracking_output`` format) are made by
+``vision.preview``, usually in the background; edits are rendered here from the
+session's tracked masks (reused when the selection has not changed since).
 
-    {"format": "kling-widget-emulator/tracking-v1", "width": w, "height": h, "fps": fps,
-     "total_frame": n, "object_ids": [1, 2],
-     "frames": [{"frame_index": i,
-                 "rle_mask_list": [{"object_id": k, "rle_mask": {"size": [h, w], "counts": s}}]}]}
-
-with one entry per frame of the clip and one mask per object visible on it.
+Imports only the session, the file store and the vision package.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from kling_widget.emulator.sessions import Anchors, ObjectTracks, SelectionSession
-from kling_widget.emulator.uploads import FileStore
+from kling_widget.emulator.uploads import FileStore, StoredFile
 from kling_widget.emulator.vision.ops import BoolArray, dilate, resize_mask
 from kling_widget.emulator.vision.plate import (
     Plate,
@@ -37,69 +33,39 @@ from kling_widget.emulator.vision.render import (
     RGB,
     Mp4Writer,
     add_into,
-    draw_masks,
-    save_jpeg,
     swap_into,
 )
-from kling_widget.rle import encode_rle
 
-TRACKING_FORMAT = "kling-widget-emulator/tracking-v1"
 WATERMARK_TEXT = "Kling emulator"
 
 
 def clip_rate(session: SelectionSession) -> Fraction:
     """The clip's exact frame rate."""
-    rate = getattr(session.clip.source, "fps_fraction", None)
-    if isinstance(rate, Fraction):
-        return rate
-    return Fraction(session.clip.fps).limit_denominator(1001)
+    return session.clip.rate()
+
+
+def _store_file(store: FileStore, path: Path, name: str) -> StoredFile:
+    file_id, dest = store.reserve(name)
+    shutil.move(str(path), dest)
+    return store.register(file_id, dest)
 
 
 def render_preview(session: SelectionSession, store: FileStore) -> dict[str, str]:
-    """Render the preview video, its cover and the tracking output; returns their URLs."""
-    clip = session.clip
-    tracks = session.tracks()
-    cover_index = min(session.points) if session.points else 0
-    vid, vpath = store.reserve("preview.mp4")
-    frames: list[dict[str, Any]] = []
-    cover: RGB | None = None
-    # A preview is looked at once: encode it as fast as possible.
-    rate = clip_rate(session)
-    with Mp4Writer(vpath, clip.width, clip.height, rate, preset="ultrafast") as writer:
-        for i, frame in enumerate(clip.iter_frames()):
-            masks = session.full_masks(tracks, i, frame) if tracks else []
-            drawn = draw_masks(frame, [m for _, m in masks])
-            writer.write(drawn)
-            frames.append(
-                {
-                    "frame_index": i,
-                    "rle_mask_list": [
-                        {"object_id": oid, "rle_mask": encode_rle(m)} for oid, m in masks if m.any()
-                    ],
-                }
-            )
-            if i == cover_index or cover is None:
-                cover = drawn
-    video = store.register(vid, vpath)
-    assert cover is not None
-    cid, cpath = store.reserve("preview_cover.jpg")
-    save_jpeg(cpath, cover)
-    cover_file = store.register(cid, cpath)
-    doc = {
-        "format": TRACKING_FORMAT,
-        "width": clip.width,
-        "height": clip.height,
-        "fps": clip.fps,
-        "total_frame": len(frames),
-        "object_ids": sorted(tracks),
-        "frames": frames,
-    }
-    tracking = store.add_bytes(
-        "tracking_output.json", json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    )
+    """The preview video, its cover and the tracking output; returns their URLs.
+
+    Usually made in the background since the selection last changed; this hands the
+    files to the store (waiting for them if they are still being made).
+    """
+    files = session.preview_files()
+    try:
+        video = _store_file(store, files.video, "preview.mp4")
+        cover = _store_file(store, files.cover, "preview_cover.jpg")
+        tracking = _store_file(store, files.tracking, "tracking_output.json")
+    finally:
+        files.discard()
     return {
         "video": store.url(video),
-        "video_cover": store.url(cover_file),
+        "video_cover": store.url(cover),
         "tracking_output": store.url(tracking),
     }
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from kling_widget.emulator.clip import Clip
+from kling_widget.emulator.clip import Clip, background_priority
 from kling_widget.emulator.envelope import INVALID_PARAMETER, ApiError, invalid
 from kling_widget.emulator.vision.ops import (
     BoolArray,
@@ -35,6 +37,7 @@ from kling_widget.emulator.vision.ops import (
     to_work,
     to_work_seeds,
 )
+from kling_widget.emulator.vision.preview import PreviewFiles, render_preview_files
 from kling_widget.emulator.vision.segment import Segmentation, learn_model, refine, segment_frame
 from kling_widget.emulator.vision.track import nearest_anchor, track
 from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
@@ -108,6 +111,10 @@ class SelectionSession:
         # One tracking run at a time; it never takes ``lock`` (it works on a snapshot).
         self._track_lock = threading.Lock()
         self._tracker: threading.Thread | None = None
+        # The preview made in the background for a version of the selection; one
+        # preview is made at a time (by the background thread or a request).
+        self._draft: tuple[int, PreviewFiles] | None = None
+        self._draft_lock = threading.Lock()
         self.preview: dict[str, Any] | None = None
         self.last_used = created
         self.preview_version = -1
@@ -218,14 +225,62 @@ class SelectionSession:
         version = self.version
         anchors, keys = self._snapshot()
 
+        def wanted() -> bool:
+            return self.version == version
+
         def run() -> None:
+            background_priority()
             with contextlib.suppress(Exception):  # the request path tracks again and reports
-                self._track_missing(anchors, keys, lambda: self.version == version)
+                self._track_missing(anchors, keys, wanted)
+                if wanted():
+                    tracks = {oid: (self._object_tracks[oid][1], anchors[oid]) for oid in anchors}
+                    with self._draft_lock:
+                        if wanted() and (self._draft is None or self._draft[0] != version):
+                            self._keep_draft(version, self._render_preview(tracks, wanted))
 
         self._tracker = threading.Thread(
             target=run, name=f"emulator-track-{self.session_id}", daemon=True
         )
         self._tracker.start()
+
+    def _render_preview(
+        self, tracks: ObjectTracks, wanted: Callable[[], bool] | None = None
+    ) -> PreviewFiles | None:
+        clip = self.clip
+        folder = Path(tempfile.mkdtemp(prefix="kling-emulator-preview-"))
+        return render_preview_files(
+            clip.iter_frames(),
+            lambda i, frame: self.full_masks(tracks, i, frame) if tracks else [],
+            (clip.width, clip.height),
+            clip.rate(),
+            clip.fps,
+            sorted(tracks),
+            min(self.points) if self.points else 0,
+            folder,
+            None if wanted is None else (lambda: not wanted()),
+        )
+
+    def _keep_draft(self, version: int, files: PreviewFiles | None) -> None:
+        if files is None:
+            return
+        if self._draft is not None:
+            self._draft[1].discard()
+        self._draft = (version, files)
+
+    def preview_files(self) -> PreviewFiles:
+        """The preview of the current selection: the one made in the background when it
+        is ready (or being made: waited for), else made now. The caller owns the files."""
+        with self.lock:
+            version = self.version
+            with self._draft_lock:
+                draft, self._draft = self._draft, None
+                if draft is not None and draft[0] == version:
+                    return draft[1]
+                if draft is not None:
+                    draft[1].discard()
+                files = self._render_preview(self.tracks())
+                assert files is not None  # not cancellable
+                return files
 
     def tracks(self) -> ObjectTracks:
         """Work-resolution masks of every object on every frame (with their anchors).
@@ -311,9 +366,9 @@ class SelectionSession:
                 oid = self._assign(frame, x, y)
                 self.points.setdefault(frame, []).append(MarkedPoint(x, y, oid))
                 self.version += 1
-            masks = self.frame_masks(frame)
+            entries = [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
             self._start_tracking()
-            return [mask_entry(oid, m) for oid, m in masks]
+            return entries
 
     def _assign(self, frame: int, x: float, y: float) -> int:
         h, w = self.clip.height, self.clip.width
@@ -374,9 +429,9 @@ class SelectionSession:
             else:
                 self.points.pop(frame, None)
             self.version += 1
-            masks = self.frame_masks(frame)
+            entries = [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
             self._start_tracking()
-            return [mask_entry(oid, m) for oid, m in masks]
+            return entries
 
     def clear(self) -> None:
         """Wipe every marked point."""

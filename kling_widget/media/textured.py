@@ -51,20 +51,57 @@ class _Spec:
 
 _SPECS: dict[str, _Spec] = {
     "fur_on_gravel": _Spec(
-        "gravel", (0.92, 0.95, 1.0), "chelsea", (0.3, 0.0, 0.7, 0.35),
-        (0.38, 0.5), (0.25, 0.02), 0.2, 1.25, 0.12, (0.18, 0.0), 1.0,
+        "gravel",
+        (0.92, 0.95, 1.0),
+        "chelsea",
+        (0.3, 0.0, 0.7, 0.35),
+        (0.38, 0.5),
+        (0.25, 0.02),
+        0.2,
+        1.25,
+        0.12,
+        (0.18, 0.0),
+        1.0,
     ),
     "straw_on_brick": _Spec(
-        "brick", (1.0, 0.86, 0.74), "grass", (0.1, 0.1, 0.6, 0.6),
-        (0.45, 0.52), (0.12, -0.1), 0.22, 1.1, 0.08, (0.06, 0.04), 1.25,
+        "brick",
+        (1.0, 0.86, 0.74),
+        "grass",
+        (0.1, 0.1, 0.6, 0.6),
+        (0.45, 0.52),
+        (0.12, -0.1),
+        0.22,
+        1.1,
+        0.08,
+        (0.06, 0.04),
+        1.25,
     ),
     "stone_on_grass": _Spec(
-        "grass", (0.8, 1.0, 0.7), "gravel", (0.2, 0.2, 0.8, 0.8),
-        (0.6, 0.45), (-0.2, 0.06), 0.18, 0.85, 0.1, (-0.1, 0.05), 1.12,
+        "grass",
+        (0.8, 1.0, 0.7),
+        "gravel",
+        (0.2, 0.2, 0.8, 0.8),
+        (0.6, 0.45),
+        (-0.2, 0.06),
+        0.18,
+        0.85,
+        0.1,
+        (-0.1, 0.05),
+        1.12,
     ),
     "fur_behind_bar": _Spec(
-        "camera", (1.0, 0.97, 0.9), "chelsea", (0.0, 0.25, 0.3, 0.75),
-        (0.3, 0.5), (0.35, 0.0), 0.2, 1.3, 0.06, (0.1, 0.0), 1.0, occluder="brick",
+        "camera",
+        (1.0, 0.97, 0.9),
+        "chelsea",
+        (0.0, 0.25, 0.3, 0.75),
+        (0.3, 0.5),
+        (0.35, 0.0),
+        0.2,
+        1.3,
+        0.06,
+        (0.1, 0.0),
+        1.0,
+        occluder="brick",
     ),
 }
 # Colours given to grey object photographs.
@@ -107,9 +144,7 @@ class TexturedClip:
         self._texture = np.ascontiguousarray(
             tex[int(y0 * th) : int(y1 * th), int(x0 * tw) : int(x1 * tw)]
         )
-        self._bar = (
-            _tinted(_photo(spec.occluder), (0.75, 0.8, 0.95)) if spec.occluder else None
-        )
+        self._bar = _tinted(_photo(spec.occluder), (0.75, 0.8, 0.95)) if spec.occluder else None
 
     @property
     def duration(self) -> float:

@@ -37,7 +37,7 @@ def flow(prev: ByteArray, cur: ByteArray) -> FloatArray:
     dis = getattr(_local, "dis", None)
     if dis is None:
         # One DIS instance per thread: instances keep state and are not thread-safe.
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
         _local.dis = dis
     out = dis.calc(prev, cur, None)
     return np.asarray(out, dtype=np.float32)

@@ -67,17 +67,19 @@ def disc(radius: int) -> ByteArray:
 def dilate(mask: BoolArray, radius: int) -> BoolArray:
     """Binary dilation by a disc."""
     if radius <= 0:
-        return mask.copy()
-    return cv2.dilate(mask.astype(np.uint8), disc(radius)).astype(bool)
+        same: BoolArray = mask.copy()
+        return same
+    return np.asarray(cv2.dilate(mask.astype(np.uint8), disc(radius)), dtype=bool)
 
 
 def erode(mask: BoolArray, radius: int) -> BoolArray:
     """Binary erosion by a disc (outside the image counts as background)."""
     if radius <= 0:
-        return mask.copy()
+        same: BoolArray = mask.copy()
+        return same
     padded = np.pad(mask.astype(np.uint8), radius)
     out = cv2.erode(padded, disc(radius))[radius:-radius, radius:-radius]
-    return out.astype(bool)
+    return np.asarray(out, dtype=bool)
 
 
 def component_at(mask: BoolArray, seeds: BoolArray) -> BoolArray:
@@ -100,7 +102,8 @@ def fill_holes(mask: BoolArray) -> BoolArray:
     ff = np.zeros((flood.shape[0] + 2, flood.shape[1] + 2), np.uint8)
     cv2.floodFill(flood, ff, (0, 0), 1)
     holes = (flood[1:-1, 1:-1] == 0) & (m == 0)
-    return mask | holes
+    out: BoolArray = mask | holes
+    return out
 
 
 def bbox(mask: BoolArray) -> tuple[int, int, int, int] | None:
@@ -117,8 +120,11 @@ def pad_box(
 ) -> tuple[int, int, int, int]:
     """``box`` grown by ``margin`` on every side, clipped to ``shape``."""
     y0, x0, y1, x1 = box
-    return max(0, y0 - margin), max(0, x0 - margin), min(shape[0], y1 + margin), min(
-        shape[1], x1 + margin
+    return (
+        max(0, y0 - margin),
+        max(0, x0 - margin),
+        min(shape[0], y1 + margin),
+        min(shape[1], x1 + margin),
     )
 
 
@@ -155,8 +161,12 @@ class ColourModel:
         bg = np.bincount(_bin_index(rgb[around]), minlength=_BINS**3).astype(np.float32)
         cube = (_BINS, _BINS, _BINS)
         # Neighbouring bins share evidence: compression and shading shift colours a little.
-        fg = cv2.GaussianBlur(fg.reshape(_BINS, -1), (3, 3), 0).reshape(cube)
-        bg = cv2.GaussianBlur(bg.reshape(_BINS, -1), (3, 3), 0).reshape(cube)
+        fg = np.asarray(cv2.GaussianBlur(fg.reshape(_BINS, -1), (3, 3), 0), np.float32).reshape(
+            cube
+        )
+        bg = np.asarray(cv2.GaussianBlur(bg.reshape(_BINS, -1), (3, 3), 0), np.float32).reshape(
+            cube
+        )
         # Colours never seen on the object are unlikely on it (a small pseudo-count), and
         # the surroundings' model is mixed with a uniform one, so colours never seen
         # around the object either (an occluder arriving) still score as not-object.

@@ -81,7 +81,7 @@ def _correct(
     shape: tuple[int, int],
 ) -> Matrix:
     h, w = shape
-    warped = cv2.warpPerspective(cur, guess, (w, h), flags=cv2.INTER_LINEAR)
+    warped = np.asarray(cv2.warpPerspective(cur, guess, (w, h), flags=cv2.INTER_LINEAR), np.uint8)
     covered = cv2.warpPerspective(
         (~hole).astype(np.uint8), guess, (w, h), flags=cv2.INTER_NEAREST, borderValue=0
     ).astype(bool)

@@ -37,7 +37,6 @@ from kling_widget.emulator.vision.ops import (
     erode,
     fill_holes,
     pad_box,
-    resize_soft,
 )
 
 # Thresholds tried for the first region (feature distance, geometric steps).
@@ -50,7 +49,10 @@ FEATURE_SCALES = (2.0, 5.0)
 SEED_RADIUS = 5
 # The first region must cover at least this fraction of the work frame.
 MIN_AREA_FRACTION = 0.001
-GRABCUT_ITERATIONS = 3
+GRABCUT_ITERATIONS = 2
+# GrabCut runs on at most this many pixels (a larger window is reduced first): its cost
+# grows with the window, the edges are refined at full resolution anyway.
+GRABCUT_MAX_PIXELS = 60_000
 # A GrabCut answer this much smaller than the first region collapsed onto the clicks.
 COLLAPSED = 0.15
 # Full-resolution edge band (px either side of the upscaled edge) and how strongly the
@@ -89,9 +91,7 @@ def _seed_mask(shape: tuple[int, int], seeds: list[tuple[int, int]], radius: int
     return m.astype(bool)
 
 
-def first_region(
-    feat: FloatArray, seeds: list[tuple[int, int]]
-) -> tuple[BoolArray, float] | None:
+def first_region(feat: FloatArray, seeds: list[tuple[int, int]]) -> tuple[BoolArray, float] | None:
     """The most stable connected region of feature-similar pixels around the seeds, and
     its relative growth (lower: more stable)."""
     h, w = feat.shape[:2]
@@ -127,20 +127,18 @@ def first_region(
     return regions[best], float(growth[best])
 
 
-def grabcut(
-    work_rgb: ByteArray, region: BoolArray, seeds: list[tuple[int, int]]
-) -> BoolArray:
+def grabcut(work_rgb: ByteArray, region: BoolArray, seeds: list[tuple[int, int]]) -> BoolArray:
     """GrabCut around ``region`` seeded by the clicks; the clicked component, holes filled."""
     h, w = region.shape
     box = bbox(region)
     if box is None:
         return region
     size = max(box[2] - box[0], box[3] - box[1])
-    ring = max(4, size // 3)
+    ring = max(4, size // 4)
     y0, x0, y1, x1 = pad_box(box, 2 * ring, (h, w))
     crop = np.ascontiguousarray(work_rgb[y0:y1, x0:x1])
     sub = region[y0:y1, x0:x1]
-    mask = np.full(sub.shape, cv2.GC_BGD, np.uint8)
+    mask: ByteArray = np.full(sub.shape, cv2.GC_BGD, np.uint8)
     mask[dilate(sub, ring)] = cv2.GC_PR_BGD
     mask[sub] = cv2.GC_PR_FGD
     # The window's border is certain background, except where it is the frame's edge.
@@ -156,13 +154,36 @@ def grabcut(
     mask[_seed_mask(sub.shape, local_seeds, 1)] = cv2.GC_FGD
     if not (mask == cv2.GC_BGD).any() and not (mask == cv2.GC_PR_BGD).any():
         return region
+    ch, cw = mask.shape[:2]
+    reduce = min(1.0, float(np.sqrt(GRABCUT_MAX_PIXELS / (ch * cw))))
+    if reduce < 1.0:
+        size_small = (max(8, round(cw * reduce)), max(8, round(ch * reduce)))
+        crop = np.asarray(cv2.resize(crop, size_small, interpolation=cv2.INTER_AREA), np.uint8)
+        small = np.asarray(cv2.resize(mask, size_small, interpolation=cv2.INTER_NEAREST), np.uint8)
+        certain = (mask == cv2.GC_FGD).astype(np.float32)
+        small[cv2.resize(certain, size_small, interpolation=cv2.INTER_AREA) > 0] = cv2.GC_FGD
+        mask_run = np.ascontiguousarray(small)
+    else:
+        mask_run = mask
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     try:
-        cv2.grabCut(crop, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(
+            crop,
+            mask_run,
+            None,
+            bgd,
+            fgd,
+            GRABCUT_ITERATIONS,
+            cv2.GC_INIT_WITH_MASK,  # type: ignore[call-overload]
+        )
     except cv2.error:
         return region
+    if reduce < 1.0:
+        soft = ((mask_run == cv2.GC_FGD) | (mask_run == cv2.GC_PR_FGD)).astype(np.float32)
+        up = cv2.resize(soft, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        mask = np.where(up >= 0.5, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
     fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
     out = np.zeros((h, w), bool)
     out[y0:y1, x0:x1] = fg
@@ -187,24 +208,37 @@ def learn_model(rgb: ByteArray, mask: BoolArray) -> ColourModel:
 def refine(full_rgb: ByteArray, work_soft: BoolArray | FloatArray, model: ColourModel) -> BoolArray:
     """The work-resolution mask at full resolution, its edges snapped by colour."""
     shape = full_rgb.shape[:2]
-    soft = resize_soft(work_soft, shape)
-    mask = soft >= 0.5
+    out = np.zeros(shape, bool)
     if work_soft.shape == shape:
-        return mask
-    box = bbox(dilate(mask, EDGE_BAND + 1)) if mask.any() else None
-    if box is None:
-        return mask
-    y0, x0, y1, x1 = box
-    sub = mask[y0:y1, x0:x1]
+        out[:] = work_soft >= 0.5
+        return out
+    wbox = bbox(work_soft >= 0.5)
+    if wbox is None:
+        return out
+    wh, ww = work_soft.shape
+    sy, sx = shape[0] / wh, shape[1] / ww
+    wy0, wx0, wy1, wx1 = pad_box(wbox, 2, (wh, ww))
+    # The full-resolution box covering the work box, and the exact work -> full mapping
+    # of pixel centres (full = s * work + (s - 1) / 2) restricted to it.
+    y0, x0 = int(np.floor(wy0 * sy)), int(np.floor(wx0 * sx))
+    y1, x1 = min(shape[0], int(np.ceil(wy1 * sy))), min(shape[1], int(np.ceil(wx1 * sx)))
+    m = np.array(
+        [
+            [sx, 0.0, (sx - 1) / 2 + sx * wx0 - x0],
+            [0.0, sy, (sy - 1) / 2 + sy * wy0 - y0],
+        ]
+    )
+    crop = work_soft[wy0:wy1, wx0:wx1].astype(np.float32)
+    soft = cv2.warpAffine(
+        crop, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    sub = soft >= 0.5
     band = dilate(sub, EDGE_BAND) & ~erode(sub, EDGE_BAND)
-    rgb = full_rgb[y0:y1, x0:x1]
-    prior = np.clip(soft[y0:y1, x0:x1], 0.02, 0.98)
+    prior = np.clip(soft, 0.02, 0.98)
     logit = np.log(prior / (1.0 - prior)) * PRIOR_WEIGHT
-    score = cv2.GaussianBlur(model.score(rgb) + logit, (3, 3), 0)
-    snapped = sub.copy()
-    snapped[band] = score[band] > 0
-    out = mask.copy()
-    out[y0:y1, x0:x1] = snapped
+    score = cv2.GaussianBlur(model.score(full_rgb[y0:y1, x0:x1]) + logit, (3, 3), 0)
+    sub[band] = score[band] > 0
+    out[y0:y1, x0:x1] = sub
     return out
 
 

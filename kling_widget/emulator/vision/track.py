@@ -76,9 +76,10 @@ def resegment(rgb: ByteArray, predicted: FloatArray, model: ColourModel) -> Bool
         return out
     y0, x0, y1, x1 = pad_box(box, GROW + 3, hard.shape)
     sub = hard[y0:y1, x0:x1]
-    prior = np.clip(cv2.GaussianBlur(predicted[y0:y1, x0:x1], (0, 0), 1.0), 0.02, 0.98)
+    blurred = np.asarray(cv2.GaussianBlur(predicted[y0:y1, x0:x1], (0, 0), 1.0), np.float32)
+    prior = np.clip(blurred, 0.02, 0.98)
     score = model.score(rgb[y0:y1, x0:x1]) + PRIOR_WEIGHT * np.log(prior / (1.0 - prior))
-    score = cv2.GaussianBlur(score, (0, 0), 1.0)
+    score = np.asarray(cv2.GaussianBlur(score, (0, 0), 1.0), np.float32)
     keep = (score > 0) & dilate(sub, GROW)
     core = erode(sub, 1)
     local = component_at(keep, core if core.any() else sub)
