@@ -144,7 +144,7 @@ class Batch(SlotWork):
             row.note = "resumed"
             row.external_task_id = record.external_task_id
             try:
-                task = await self.settle(project, row)
+                task = await self.settle(project, row, adopted=True)
             except Refused:
                 # The earlier run's create never reached Kling and the account is full now.
                 task = await self.create(project, row)

@@ -6,16 +6,28 @@ ends (``shared/kling-api.md``). The limit is per account and not published per p
 :class:`SlotLimiter` either takes it as given or learns it, AIMD-style:
 
 - start optimistic (``start`` slots, or the given limit);
-- on a 1303 (the decrease), drop the limit to the number of our own tasks the account held
-  when it refused: the others in flight when that create was sent (a task that ended while
-  the answer travelled does not count against the limit), at least the number still in
-  flight. The next create then waits for one of them to end;
+- on a 1303 (the decrease), drop the limit to the number of our own tasks the account is
+  known to hold: those whose create was accepted (:meth:`SlotLimiter.confirm`) and whose
+  end has not been seen. Creates still unanswered do not count: how many of a burst the
+  account took is not known yet, and counting them is what let a burst of refusals leave
+  the limit above the account's;
+- when a create is accepted, the account held at least the confirmed tasks at once: the
+  limit is raised to that number if it was lowered below it (by a refusal processed
+  before the acceptances of the same burst);
 - after ``probe_after`` tasks in a row ended without a 1303 (additive increase), allow one
   more, never above a given limit: another user of the account may have finished.
 
+What this guarantees (``tests/batch/test_limiter.py`` checks it on simulated accounts in
+every order of events): after the first 1303 the limit is never above the account's limit
+plus the number of our tasks that ended on Kling but whose end the batch has not seen yet
+(a poll away; those slots are really free, so a create sent into them is accepted); with
+every end seen it converges to the account's limit as soon as the acceptances of the
+first burst are in, and a later 1303 comes only from a probe or from another user of the
+account.
+
 A slot is taken before a create is sent and given back when the task ends (or the create
-is refused or rejected). Tasks found running after a restart are adopted: they hold a slot
-at once, even above the limit, because the account already counts them.
+is refused or rejected). Tasks found running after a restart are adopted: they hold a
+confirmed slot at once, even above the limit, because the account already counts them.
 """
 
 from __future__ import annotations
@@ -59,6 +71,8 @@ class SlotLimiter:
         self.given = given
         self.limit = given if given is not None else max(1, start)
         self.in_flight = 0
+        # Of those in flight: creates the account accepted (or tasks adopted), not yet ended.
+        self.confirmed = 0
         self.peak = 0
         self.refusals = 0
         self.probes = 0
@@ -84,10 +98,8 @@ class SlotLimiter:
         self.peak = max(self.peak, self.in_flight)
 
     async def acquire(self) -> int:
-        """Wait for a free slot and take it (FIFO among waiters).
-
-        Returns the number in flight with this one: pass it to :meth:`refused`.
-        """
+        """Wait for a free slot and take it (FIFO among waiters); returns the number in
+        flight with this one."""
         async with self._cond:
             await self._cond.wait_for(lambda: self.in_flight < self.limit)
             self._take()
@@ -96,11 +108,24 @@ class SlotLimiter:
     def adopt(self) -> None:
         """Take a slot now for a task already running on Kling (found after a restart)."""
         self._take()
+        self.confirmed += 1
 
-    async def release(self, *, task_ended: bool) -> None:
-        """Give a slot back; ``task_ended`` when a task finished (not a failed create)."""
+    def confirm(self) -> None:
+        """The create holding a slot was accepted: the account holds that task now."""
+        self.confirmed = min(self.in_flight, self.confirmed + 1)
+        if self.confirmed > self.limit and (self.given is None or self.confirmed <= self.given):
+            self.limit = self.confirmed
+
+    async def release(self, *, task_ended: bool, confirmed: bool | None = None) -> None:
+        """Give a slot back; ``task_ended`` when a task finished (not a failed create).
+
+        ``confirmed`` (default: ``task_ended``) says whether the slot held an accepted task.
+        """
         async with self._cond:
             self.in_flight = max(0, self.in_flight - 1)
+            if task_ended if confirmed is None else confirmed:
+                self.confirmed = max(0, self.confirmed - 1)
+            self.confirmed = min(self.confirmed, self.in_flight)
             if task_ended:
                 self._clean_ends += 1
                 can_grow = self.given is None or self.limit < self.given
@@ -110,16 +135,14 @@ class SlotLimiter:
                     self._clean_ends = 0
             self._cond.notify_all()
 
-    async def refused(self, seen: int | None = None) -> None:
-        """A create holding a slot was answered 1303: give the slot back, lower the limit.
-
-        ``seen``: what :meth:`acquire` returned for that create (None: unknown).
-        """
+    async def refused(self) -> None:
+        """A create holding a slot was answered 1303: give the slot back and lower the limit
+        to the tasks the account is known to hold (at least 1)."""
         async with self._cond:
             self.in_flight = max(0, self.in_flight - 1)
+            self.confirmed = min(self.confirmed, self.in_flight)
             self.refusals += 1
-            held = self.in_flight if seen is None else max(self.in_flight, seen - 1)
-            self.limit = max(1, min(self.limit, held))
+            self.limit = max(1, min(self.limit, self.confirmed))
             self._clean_ends = 0
             self._cond.notify_all()
 

@@ -50,7 +50,8 @@ def parse_point(text: str, fail: Fail = _default_fail, field: str = "points") ->
 
 def parse_points(text: str, fail: Fail = _default_fail, field: str = "points") -> list[Point3]:
     """``"FRAME:X,Y;FRAME:X,Y"`` (``;`` or whitespace between points), checked."""
-    return [parse_point(part, fail, field) for part in re.split(r"[;\s]+", text.strip()) if part]
+    parts = [part for part in re.split(r"[;\s]+", text.strip()) if part]
+    return [parse_point(part, fail, f"{field}[{i}]") for i, part in enumerate(parts)]
 
 
 def _checked(point: tuple[object, object, object], field: str, fail: Fail) -> Point3:

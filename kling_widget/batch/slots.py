@@ -141,13 +141,13 @@ class SlotWork:
         attempt = 0
         refusals = 0
         while True:
-            seen = await self.limiter.acquire()
+            await self.limiter.acquire()
             try:
                 row.attempts += 1
                 task = await self.call(steps.send_create, project, job)
             except KlingRateLimitError as exc:
                 if exc.code == CONCURRENCY_CODE:
-                    await self.limiter.refused(seen)
+                    await self.limiter.refused()
                     refusals += 1
                     self.report(f"{row.name}: account busy (1303)")
                     await asyncio.sleep(self.backoff(refusals, exc))
@@ -172,17 +172,22 @@ class SlotWork:
                     refusals += 1
                     await asyncio.sleep(self.backoff(refusals, KlingRateLimitError("")))
                     continue
+            self.limiter.confirm()
             row.task_id, row.external_task_id = task.task_id, task.external_task_id
             return task
 
-    async def settle(self, project: Project, row: JobOutcome) -> Task:
+    async def settle(self, project: Project, row: JobOutcome, *, adopted: bool = False) -> Task:
         """Resolve an unconfirmed (or running) journaled create into Kling's task; slot held.
 
-        Raises :class:`Refused` when no task exists after all (the re-sent create met 1303
-        or 1302): the caller creates it anew. On any exception the slot has been given back.
+        ``adopted``: the slot was adopted (already counted as confirmed). Raises
+        :class:`Refused` when no task exists after all (the re-sent create met 1303 or
+        1302): the caller creates it anew. On any exception the slot has been given back.
         """
         try:
-            return await self._settle(project, row)
+            task = await self._settle(project, row)
+            if not adopted:
+                self.limiter.confirm()
+            return task
         except (Refused, GiveUp):
             raise  # the slot was already given back (or given up, after a 1303)
         except BaseException:
@@ -266,7 +271,7 @@ class SlotWork:
                     continue  # a missed poll: the next one will do
                 interval = self.next_poll(time.monotonic() - started)
         except BaseException:
-            await self.limiter.release(task_ended=False)
+            await self.limiter.release(task_ended=False, confirmed=True)
             raise
         await self.limiter.release(task_ended=True)
         if task.succeeded:

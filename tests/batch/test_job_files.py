@@ -39,7 +39,7 @@ def test_csv_columns_become_jobs(
     assert rm.effective_mode == "std" and rm.source == "jobs.csv row 2"
     assert sw.images == (str(tmp_path / "logo.png"),) and sw.mode == "pro"
     assert om.is_omni and om.effective_mode == "pro" and om.keep_original_sound is False
-    assert om.model == "kling-v3-omni"
+    assert om.model == "kling-video-o1"  # the documented default (rules.DEFAULT_OMNI_MODEL)
 
 
 def test_jsonl_accepts_lists_and_point_strings(clip2s: Path, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_jsonl_accepts_lists_and_point_strings(clip2s: Path, tmp_path: Path) -> 
 BAD_CSV = [
     # (header, row, field, value shown, rule words)
     ("clip,edit,colour", "{clip},removal,red", "column", "'colour'", "unknown column"),
-    ("clip,edit,points", "{clip},removal,0:0.5", "points", "'0:0.5'", "FRAME:X,Y"),
+    ("clip,edit,points", "{clip},removal,0:0.5", "points[0]", "'0:0.5'", "FRAME:X,Y"),
     ("clip,edit,points", "{clip},removal,0:0.5,0.5", "row", "['0.5']", "quote it"),
     ("clip,edit,points", '{clip},removal,"0:1.5,0.5"', "points[0].x", "1.5", "[0, 1]"),
     ("clip,edit,points", 'missing.mp4,removal,"0:0.5,0.5"', "clip", "missing.mp4", "no such file"),
@@ -113,10 +113,11 @@ def test_python_jobs_check_limits() -> None:
     assert info.value.field == "points" and "10 marked frames" in info.value.rule
     with pytest.raises(JobError) as info:
         check_jobs([Job.removal(__file__, [(0, 0.5, 0.5)] * 11)])
-    assert "10 per frame" in info.value.rule
+    assert "10 points per frame" in info.value.rule
     with pytest.raises(JobError) as info:
         check_jobs([Job.omni(__file__, "p", elements=("1", "2", "3"), images=("a", "b"))])
-    assert info.value.field == "images+elements" and info.value.value == 5
+    assert info.value.field == "images" and "2 images + 3 elements" in str(info.value.value)
+    assert "<= 4 with a video" in info.value.rule
     with pytest.raises(JobError) as info:
         check_jobs([Job.removal(__file__, [(0, 0.5, 0.5)], prompt="x" * 2501)])
     assert info.value.field == "prompt" and "2500" in info.value.rule
@@ -189,3 +190,38 @@ def test_cli_help_documents_the_columns(capsys: pytest.CaptureFixture[str]) -> N
     text = capsys.readouterr().out
     for column in ("clip", "edit", "points", "images", "prompt", "name", "keep_original_sound"):
         assert f"  {column} " in text
+
+
+def test_a_job_file_that_is_not_utf8_names_the_file_and_the_row(
+    clip2s: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "jobs.csv"
+    f.write_bytes(
+        b"clip,edit,points,prompt\n"
+        + f'{clip2s},removal,"0:0.5,0.5",\n'.encode()
+        + f'{clip2s},removal,"0:0.5,0.5",caf\xe9\n'.encode("latin-1")
+    )
+    with pytest.raises(JobError) as info:
+        load_jobs(f)
+    assert info.value.where == "jobs.csv row 3"
+    assert "is not UTF-8" in info.value.rule and "0xe9" in info.value.rule
+    assert main(["batch", str(f), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "jobs.csv row 3" in err and "UTF-8" in err and "Traceback" not in err
+
+
+def test_a_frame_beyond_the_clip_fails_at_check_time(
+    clip2s: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    import kling_widget.cli.common as common
+
+    def no_connection(*a: Any, **k: Any) -> Any:
+        raise AssertionError("connected although a row was bad")
+
+    monkeypatch.setattr(common, "connect", no_connection)
+    f = write(tmp_path / "jobs.csv", f'clip,edit,points\n{clip2s},removal,"999:0.5,0.5"\n')
+    assert main(["batch", str(f), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    # The clip is 2 s at 24 fps: frames 0-47.
+    assert "jobs.csv row 2" in err and "frame 999" in err and "48 frames (0-47)" in err
+    assert not (tmp_path / "out").exists()

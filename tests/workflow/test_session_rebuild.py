@@ -129,8 +129,8 @@ def test_expiry_by_the_journal_clock_rebuilds_before_calling(
 
     clocked.clock.advance(25 * 3600)
     messages: list[str] = []
-    q = Project(sample_clip, KlingClient(**clocked.client_options()), root=root, clock=clocked.clock,
-                on_status=messages.append)  # fmt: skip
+    client = KlingClient(**clocked.client_options())
+    q = Project(sample_clip, client, root=root, clock=clocked.clock, on_status=messages.append)
     assert q.points.keys() == {0, 30}  # back from the journal, no call yet
     n = len(clocked.requests)
     q.preview()
@@ -148,7 +148,8 @@ def test_expiry_by_the_journal_clock_rebuilds_before_calling(
 
 
 def test_replay_stops_at_the_last_clear(clocked: Any, sample_clip: Path, tmp_path: Path) -> None:
-    p = Project(sample_clip, KlingClient(**clocked.client_options()), video_url=clocked.upload(sample_clip),
+    client = KlingClient(**clocked.client_options())
+    p = Project(sample_clip, client, video_url=clocked.upload(sample_clip),
                 root=tmp_path / "kp", clock=clocked.clock)  # fmt: skip
     p.select(0, [ball_centre(0)])
     p.clear()
@@ -166,7 +167,8 @@ def test_a_mask_mismatch_after_replay_is_reported(
     clocked: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
     messages: list[str] = []
-    p = Project(sample_clip, KlingClient(**clocked.client_options()), video_url=clocked.upload(sample_clip),
+    client = KlingClient(**clocked.client_options())
+    p = Project(sample_clip, client, video_url=clocked.upload(sample_clip),
                 root=tmp_path / "kp", clock=clocked.clock,
                 on_status=messages.append)  # fmt: skip
     p.select(0, [ball_centre(0)])
