@@ -10,12 +10,14 @@ Imports only the media package and the vision helpers.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +31,33 @@ _FULL_CACHE = 4
 # Background work (decoding, tracking) runs at this niceness, so a click answered
 # meanwhile gets the CPU first.
 BACKGROUND_NICENESS = 10
+
+
+# Background threads still running when the interpreter exits are told to stop and
+# waited for: killing one inside native code (a codec, OpenCV) aborts the process.
+SHUTTING_DOWN = threading.Event()
+_WORKERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_EXIT_WAIT_S = 30.0
+
+
+def start_background(target: Callable[[], None], name: str) -> threading.Thread:
+    """Run ``target`` in a daemon thread at low priority, stopped cleanly at exit."""
+
+    def run() -> None:
+        background_priority()
+        target()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    _WORKERS.add(thread)
+    thread.start()
+    return thread
+
+
+@atexit.register
+def _stop_background() -> None:
+    SHUTTING_DOWN.set()
+    for thread in list(_WORKERS):
+        thread.join(timeout=_EXIT_WAIT_S)
 
 
 def background_priority() -> None:
@@ -71,15 +100,13 @@ class Clip:
         with self._cond:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._decode, name=f"emulator-decode-{self.path.name}", daemon=True
-            )
-            self._thread.start()
+            self._thread = start_background(self._decode, f"emulator-decode-{self.path.name}")
 
     def _decode(self) -> None:
-        background_priority()
         try:
             for i, frame in enumerate(self.source.iter_frames()):
+                if SHUTTING_DOWN.is_set():
+                    raise RuntimeError("the emulator is shutting down")
                 if i == 0:
                     self._keep_full(0, np.ascontiguousarray(frame))
                 small = to_work(frame, self.work_hw)

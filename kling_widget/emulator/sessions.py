@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kling_widget.emulator.clip import Clip, background_priority
+from kling_widget.emulator.clip import SHUTTING_DOWN, Clip, start_background
 from kling_widget.emulator.envelope import INVALID_PARAMETER, ApiError, invalid
 from kling_widget.emulator.vision.ops import (
     BoolArray,
@@ -226,10 +226,9 @@ class SelectionSession:
         anchors, keys = self._snapshot()
 
         def wanted() -> bool:
-            return self.version == version
+            return self.version == version and not SHUTTING_DOWN.is_set()
 
         def run() -> None:
-            background_priority()
             with contextlib.suppress(Exception):  # the request path tracks again and reports
                 self._track_missing(anchors, keys, wanted)
                 if wanted():
@@ -238,10 +237,7 @@ class SelectionSession:
                         if wanted() and (self._draft is None or self._draft[0] != version):
                             self._keep_draft(version, self._render_preview(tracks, wanted))
 
-        self._tracker = threading.Thread(
-            target=run, name=f"emulator-track-{self.session_id}", daemon=True
-        )
-        self._tracker.start()
+        self._tracker = start_background(run, f"emulator-track-{self.session_id}")
 
     def _render_preview(
         self, tracks: ObjectTracks, wanted: Callable[[], bool] | None = None

@@ -144,6 +144,7 @@ class TexturedClip:
         self._texture = np.ascontiguousarray(
             tex[int(y0 * th) : int(y1 * th), int(x0 * tw) : int(x1 * tw)]
         )
+        self._clear: list[NDArray[np.uint8]] | None = None
         self._bar = _tinted(_photo(spec.occluder), (0.75, 0.8, 0.95)) if spec.occluder else None
 
     @property
@@ -249,6 +250,34 @@ class TexturedClip:
         dist = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
         y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
         return float((x + 0.5) / self.width), float((y + 0.5) / self.height)
+
+    def revealed(self, f: int) -> NDArray[np.bool_]:
+        """Pixels of the object in frame ``f`` whose background some other frame shows
+        (neither the object nor the bar covers that spot of the world there)."""
+        if self._clear is None:
+            clear = []
+            for g in range(self.frame_count):
+                _, inside, bar = self._layers(g)
+                hidden = inside | bar if bar is not None else inside
+                clear.append(np.packbits(~hidden, axis=None))
+            self._clear = clear
+        region = self.mask(f)
+        out = np.zeros_like(region)
+        here = np.vstack([self._camera(f), [0.0, 0.0, 1.0]])
+        size = (self.width, self.height)
+        for g in range(self.frame_count):
+            if g == f:
+                continue
+            there = np.vstack([self._camera(g), [0.0, 0.0, 1.0]])
+            # Frame f pixel -> world -> frame g pixel.
+            to_g = (np.linalg.inv(there) @ here)[:2]
+            clear_g = np.unpackbits(self._clear[g])[: self.width * self.height]
+            clear_g = clear_g.reshape(self.height, self.width)
+            seen = cv2.warpAffine(
+                clear_g, to_g, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0
+            )
+            out |= region & (seen > 0)
+        return out
 
     def occluded_frames(self, object_id: int = 1) -> list[int]:
         """Frames where part of the object is hidden by the bar."""
