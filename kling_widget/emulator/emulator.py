@@ -38,6 +38,8 @@ from kling_widget.limits import JWT_LIFETIME_S, JWT_NOT_BEFORE_SKEW_S
 
 REDACTED = "<redacted>"
 MAX_RECORDED = 10_000
+# How long stop() waits for the sessions' background decoding and tracking to end.
+BACKGROUND_JOIN_S = 60.0
 
 
 class Emulator:
@@ -157,12 +159,38 @@ class Emulator:
         self._server.server_close()
         self._tasks.stop()
         self._callbacks.stop()
-        for session in self.sessions.all():
-            session.clip.close()
+        self._close_sessions()
         self._server = None
         if self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
+
+    def _close_sessions(self) -> None:
+        """Stop the sessions' background work, then close their clips.
+
+        A clip closed under a thread still decoding it, or a process exiting while such a
+        thread is inside the decoder, aborts the interpreter; so the background threads of
+        this emulator's sessions (named after the session id or the clip's file) are given
+        up to ``BACKGROUND_JOIN_S`` to end, and a clip whose thread has not ended is left
+        open rather than closed under it.
+        """
+        sessions = self.sessions.all()
+        for session in sessions:
+            # A new selection version: background tracking stops at its next check.
+            session.clear()
+        deadline = time.monotonic() + BACKGROUND_JOIN_S
+        for session in sessions:
+            names = (
+                f"emulator-track-{session.session_id}",
+                f"emulator-decode-{session.clip.path.name}",
+            )
+            busy = False
+            for thread in threading.enumerate():
+                if thread.name in names and thread is not threading.current_thread():
+                    thread.join(max(0.0, deadline - time.monotonic()))
+                    busy = busy or thread.is_alive()
+            if not busy:
+                session.clip.close()
 
     def __enter__(self) -> Emulator:
         return self.start()

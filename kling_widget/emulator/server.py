@@ -59,6 +59,9 @@ logger = logging.getLogger("kling_widget.emulator")
 CHUNK = 1 << 16
 # How long a refused client may take to send the rest of its body.
 DISCARD_TIMEOUT_S = 30.0
+# A connection that sends nothing for this long (mid-request, or idle between keep-alive
+# requests) is closed, so a client that stalls cannot hold a server thread forever.
+IDLE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class BackendHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "KlingEmulator/0.1"
+    timeout = IDLE_TIMEOUT_S
     _expects_continue = False
 
     def log_message(self, format: str, *args: object) -> None:
@@ -182,6 +186,12 @@ class BackendHandler(BaseHTTPRequestHandler):
                 backend.discard_upload(upload_path)
             backend.record(self.command, path, query, headers, None)
             self._send_error(err, request_id)
+            return
+        except OSError:
+            # The client stalled past the timeout or hung up mid-body: nobody to answer.
+            if upload_path is not None:
+                backend.discard_upload(upload_path)
+            self.close_connection = True
             return
         backend.record(self.command, path, query, headers, parsed)
         delay, fault = backend.fault_for(self.command, path)

@@ -9,6 +9,7 @@ import io
 import socket
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,6 +158,23 @@ def test_a_client_expecting_100_continue_is_refused_before_it_sends_the_body(
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 401"), reply[:80]
     assert b"100 Continue" not in reply
+
+
+def test_an_upload_cut_off_midway_leaves_no_file(emu: Emulator) -> None:
+    before = stored_folders(emu)
+    with socket.create_connection((emu.host, emu.port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /emulator/uploads?filename=cut.mp4 HTTP/1.1\r\n"
+            + f"Host: {emu.host}:{emu.port}\r\n".encode()
+            + f"Authorization: Bearer {emu.bearer_token()}\r\n".encode()
+            + b"Content-Length: 1000000\r\n\r\n"
+            + b"x" * 1000
+        )
+    deadline = time.monotonic() + 60
+    while not any(r.path == "/emulator/uploads" for r in emu.requests):
+        assert time.monotonic() < deadline, "the cut-off upload was never finished with"
+        time.sleep(0.02)
+    assert stored_folders(emu) == before
 
 
 def test_an_authenticated_upload_over_the_cap_is_refused_and_not_stored(tmp_path: Path) -> None:
