@@ -94,7 +94,7 @@ class AsyncKlingClient:
     async def _run(self, steps: core.Steps[T], *, bounded: bool = True) -> T:
         # The whole call (every attempt and backoff) ends within the deadline; wait() has
         # its own timeout and bounds each poll instead.
-        total = transfer.Deadline(self._deadline) if bounded else None
+        total: transfer.Deadline | None = None
         reply: core.Reply = None
         try:
             while True:
@@ -107,16 +107,19 @@ class AsyncKlingClient:
                     )
                     reply = None
                 else:
-                    reply = await self._send(action, total)
+                    body = spec.encode_body(action)
+                    if bounded and total is None:
+                        total = transfer.Deadline(spec.call_deadline(self._deadline, body))
+                    reply = await self._send(action, body, total)
         except StopIteration as stop:
             result: T = stop.value
             return result
 
     async def _send(
-        self, req: core.HttpRequest, total: transfer.Deadline | None
+        self, req: core.HttpRequest, body: bytes | None, total: transfer.Deadline | None
     ) -> core.HttpReply | core.TransportFailure:
         what = f"{req.method} {req.path}"
-        seconds = self._deadline
+        seconds = spec.call_deadline(self._deadline, body)
         if total is not None:
             left = total.remaining()
             if left is not None and left <= 0:
@@ -130,7 +133,7 @@ class AsyncKlingClient:
                     req.method,
                     req.url,
                     headers=dict(req.headers),
-                    json=req.json,
+                    content=body,
                     params=req.params,
                     timeout=limit.bound(self._timeout),
                 ) as response:

@@ -123,7 +123,7 @@ class KlingClient:
     def _run(self, steps: core.Steps[T], *, bounded: bool = True) -> T:
         # The whole call (every attempt and backoff) ends within the deadline; wait() has
         # its own timeout and bounds each poll instead.
-        total = transfer.Deadline(self._deadline) if bounded else None
+        total: transfer.Deadline | None = None
         reply: core.Reply = None
         try:
             while True:
@@ -136,16 +136,19 @@ class KlingClient:
                     )
                     reply = None
                 else:
-                    reply = self._send(action, total)
+                    body = spec.encode_body(action)
+                    if bounded and total is None:
+                        total = transfer.Deadline(spec.call_deadline(self._deadline, body))
+                    reply = self._send(action, body, total)
         except StopIteration as stop:
             result: T = stop.value
             return result
 
     def _send(
-        self, req: core.HttpRequest, total: transfer.Deadline | None
+        self, req: core.HttpRequest, body: bytes | None, total: transfer.Deadline | None
     ) -> core.HttpReply | core.TransportFailure:
         what = f"{req.method} {req.path}"
-        seconds = self._deadline
+        seconds = spec.call_deadline(self._deadline, body)
         if total is not None:
             left = total.remaining()
             if left is not None and left <= 0:
@@ -160,7 +163,7 @@ class KlingClient:
                     req.method,
                     req.url,
                     headers=dict(req.headers),
-                    json=req.json,
+                    content=body,
                     params=req.params,
                     timeout=limit.bound(self._timeout),
                 ) as response,

@@ -8,6 +8,7 @@ Imports only models, validation, the rules and the leaves; never the clients or 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -27,8 +28,11 @@ MULTI_ELEMENTS_PATH = "/v1/videos/multi-elements"
 OMNI_VIDEO_PATH = "/v1/videos/omni-video"
 KIND_PATHS: dict[str, str] = {"multi-elements": MULTI_ELEMENTS_PATH, "omni-video": OMNI_VIDEO_PATH}
 USER_AGENT = "kling-widget/0.1"
-# A call's total deadline, when not given, is this many per-read timeouts.
+# A call's total deadline, when not given, is this many per-read timeouts...
 DEADLINE_FACTOR = 4.0
+# ...plus one second per this many bytes of request body (reference images make creates
+# of up to ~27 MB, which a slow uplink needs minutes to send).
+UPLOAD_ALLOWANCE_BYTES_PER_S = 128 * 1024
 
 
 # --- actions and replies ----------------------------------------------------------------
@@ -157,6 +161,19 @@ def check_bounds(timeout: object, deadline: object) -> tuple[float, float]:
     read = check_seconds("timeout", timeout)
     total = DEADLINE_FACTOR * read if deadline is None else check_seconds("deadline", deadline)
     return read, total
+
+
+def encode_body(req: HttpRequest) -> bytes | None:
+    """The request's JSON body as sent (compact UTF-8), or None without one."""
+    if req.json is None:
+        return None
+    text = json.dumps(req.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
+
+
+def call_deadline(seconds: float, body: bytes | None) -> float:
+    """The deadline of a call whose request carries ``body``."""
+    return seconds + (len(body) / UPLOAD_ALLOWANCE_BYTES_PER_S if body else 0.0)
 
 
 def replayable(response: httpx.Response, content: bytes) -> httpx.Response:
