@@ -160,6 +160,29 @@ def test_a_client_expecting_100_continue_is_refused_before_it_sends_the_body(
     assert b"100 Continue" not in reply
 
 
+def test_an_authenticated_client_expecting_100_continue_is_told_to_go_on(
+    emu: Emulator,
+) -> None:
+    with socket.create_connection((emu.host, emu.port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /emulator/uploads?filename=a.bin HTTP/1.1\r\n"
+            + f"Host: {emu.host}:{emu.port}\r\n".encode()
+            + f"Authorization: Bearer {emu.bearer_token()}\r\n".encode()
+            + b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim = sock.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        sock.sendall(b"hello")
+        reply = b""
+        while not reply.endswith(b"}}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:80]
+    assert b'"size":5' in reply
+
+
 def test_an_upload_cut_off_midway_leaves_no_file(emu: Emulator) -> None:
     before = stored_folders(emu)
     with socket.create_connection((emu.host, emu.port), timeout=60) as sock:
