@@ -13,7 +13,8 @@ documented table (1000 auth failed, 1001 empty, 1002 invalid, 1003 not yet valid
 - ``nbf`` in the future -> 1003; ``exp`` in the past -> 1004.
 
 Time for ``exp``/``nbf`` comes from ``jwt_clock`` (wall time by default), never from the
-emulator's business clock. No key or token is ever put in an error message.
+emulator's business clock. No key or token is ever put in an error message. Imports only
+``emulator.envelope`` and PyJWT.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The emulator's business time (session expiry, task progress, result expiry) reads an
 injectable clock, a callable returning epoch seconds, so tests can jump 25 hours without
 waiting. JWT checks use a separate clock (wall time by default) so that jumping the
-business clock never invalidates a freshly minted token.
+business clock never invalidates a freshly minted token. Imports nothing from the package.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Matching: ``path`` is a substring of the request path (without the query); with 
 ``/emulator/...`` endpoints, which must be named explicitly. ``method`` is compared
 case-insensitively. ``after`` skips that many matches first; ``times`` fires on at most
 that many matches; ``rate`` fires on that fraction of matches, drawn from a
-``random.Random(seed)`` so a run is reproducible.
+``random.Random(seed)`` so a run is reproducible. Imports nothing from the package.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each file lives in ``data_dir/files/<id>/<name>`` and is served at
 ``GET /emulator/files/<id>/<name>`` (public, no auth, like Kling's CDN links), with
 ``Range`` support. Results carry an expiry on the business clock (30 days); an expired
-file answers 404 and is deleted.
+file answers 404 and is deleted. Imports nothing from the package.
 """
 
 from __future__ import annotations
