@@ -105,7 +105,7 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
         eprint(f"error: {exc.strerror or type(exc).__name__}{where}")
     else:
         eprint(
-            f"internal error (please report it): {type(exc).__name__}: {exc}"
+            f"error: internal error (please report it): {type(exc).__name__}: {exc}"
             + ("" if debug else " (run with --debug for the traceback)")
         )
     if debug:
