@@ -4,8 +4,9 @@ A :class:`Change` is what one user action did to the selection: one or more
 :class:`Step` (add points on a frame, delete points on a frame, clear everything). Undo
 issues the inverse steps through :class:`SelectionOps` (the same calls a click makes): the
 inverse of an add is a delete of exactly the same points, the inverse of a delete re-adds
-them, and the inverse of a clear replays what it wiped, frame by frame. Redo issues the
-steps again.
+them, and the inverse of a clear sends again, in their order, the adds and deletes that
+had made the selection it wiped (the server gives points to objects in the order they
+come, so this rebuilds the same objects). Redo issues the steps again.
 
 Every step is checked against the selection as it is now before it is sent, and skipped
 when it is already in effect (the points are already gone, or already there). So an undo
@@ -25,13 +26,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 Point = tuple[float, float]
 StepOp = Literal["add", "delete", "clear"]
+# One selection call as sent: ("add" | "delete", frame, points).
+Call = tuple[StepOp, int, tuple[Point, ...]]
 Entry = dict[str, object]
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "MemoryLog",
     "SelectionOps",
     "Step",
+    "replay_script",
 ]
 
 # Changes kept for undo; older ones are forgotten (the selection itself is unaffected).
@@ -65,6 +69,10 @@ class SelectionOps(Protocol):
 
     def current_points(self) -> Mapping[int, Sequence[Point]]:
         """The selection as it is now: points per frame."""
+        ...
+
+    def calls_since_clear(self) -> Sequence[tuple[str, int | None, Sequence[Point]]]:
+        """The ``(op, frame, points)`` calls sent since the last clear, in order."""
         ...
 
 
@@ -99,14 +107,15 @@ def _point(value: object) -> Point:
 class Step:
     """One selection call: ``add``/``delete`` points on ``frame``, or ``clear``.
 
-    ``wiped`` is set on a clear: the selection it removed, frame by frame, in the order
-    the frames were first marked, so its undo can replay it.
+    ``wiped`` is set on a clear: the ``(op, frame, points)`` calls that had made the
+    selection it removed, in order (see :func:`replay_script`), so its undo can send them
+    again.
     """
 
     op: StepOp
     frame: int | None = None
     points: tuple[Point, ...] = ()
-    wiped: tuple[tuple[int, tuple[Point, ...]], ...] = ()
+    wiped: tuple[Call, ...] = ()
 
     def inverse(self) -> tuple[Step, ...]:
         """The steps that take the selection back to before this one."""
@@ -114,7 +123,7 @@ class Step:
             return (Step("delete", self.frame, self.points),)
         if self.op == "delete":
             return (Step("add", self.frame, self.points),)
-        return tuple(Step("add", f, pts) for f, pts in self.wiped)
+        return tuple(Step(op, f, pts) for op, f, pts in self.wiped)
 
     def to_json(self) -> Entry:
         """A JSON-ready dict (floats round-trip exactly through ``json``)."""
@@ -124,7 +133,7 @@ class Step:
         if self.points:
             out["points"] = [list(p) for p in self.points]
         if self.wiped:
-            out["wiped"] = [[f, [list(p) for p in pts]] for f, pts in self.wiped]
+            out["wiped"] = [[op, f, [list(p) for p in pts]] for op, f, pts in self.wiped]
         return out
 
     @classmethod
@@ -142,13 +151,19 @@ class Step:
         raw_wiped = data.get("wiped", [])
         if not isinstance(raw_points, list) or not isinstance(raw_wiped, list):
             raise ValueError(f"step={data!r}: points and wiped must be lists")
-        wiped: list[tuple[int, tuple[Point, ...]]] = []
+        wiped: list[Call] = []
         for item in raw_wiped:
-            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], int):
-                raise ValueError(f"wiped frame={item!r}: must be [frame, points]")
-            if not isinstance(item[1], list):
-                raise ValueError(f"wiped frame={item!r}: points must be a list")
-            wiped.append((item[0], tuple(_point(p) for p in item[1])))
+            if (
+                not isinstance(item, list)
+                or len(item) != 3
+                or item[0] not in ("add", "delete")
+                or isinstance(item[1], bool)
+                or not isinstance(item[1], int)
+                or not isinstance(item[2], list)
+            ):
+                raise ValueError(f"wiped call={item!r}: must be [add|delete, frame, points]")
+            op_name: StepOp = "add" if item[0] == "add" else "delete"
+            wiped.append((op_name, item[1], tuple(_point(p) for p in item[2])))
         return cls(
             op,
             frame if op != "clear" else None,
@@ -181,6 +196,39 @@ class Change:
         if not isinstance(steps, list) or not steps:
             raise ValueError(f"change steps={steps!r}: must be a non-empty list")
         return cls(str(data.get("label", "")), tuple(Step.from_json(s) for s in steps))
+
+
+def replay_script(
+    ops: Iterable[tuple[str, int | None, Sequence[Point]]],
+) -> tuple[Call, ...]:
+    """The adds and deletes that made the current selection, in the order they were sent.
+
+    ``ops`` are ``(op, frame, points)`` as sent (``"add"``, ``"delete"``, ``"clear"``);
+    what came before the last clear is dropped, and so are points added twice and deletes
+    of points that were not there. Sending the result again, in order, rebuilds the same
+    selection the same way (the server assigns points to objects in the order they come,
+    and a point deleted later still shaped the objects of the points sent after it).
+    """
+    script: list[Call] = []
+    present: dict[int, set[Point]] = {}
+    for op, frame, points in ops:
+        if op == "clear":
+            script.clear()
+            present.clear()
+            continue
+        if frame is None or op not in ("add", "delete"):
+            continue
+        have = present.setdefault(frame, set())
+        pts = list(dict.fromkeys(_point(p) for p in points))
+        if op == "add":
+            pts = [p for p in pts if p not in have]
+            have.update(pts)
+        else:
+            pts = [p for p in pts if p in have]
+            have.difference_update(pts)
+        if pts:
+            script.append(("add" if op == "add" else "delete", frame, tuple(pts)))
+    return tuple(script)
 
 
 # --- logs -----------------------------------------------------------------------------
@@ -336,11 +384,7 @@ class History:
     def clear(self) -> Change | None:
         """Clear the selection, remembering it for undo; ``None`` when it was empty."""
         with self._lock:
-            wiped = tuple(
-                (int(f), tuple(_point(p) for p in pts))
-                for f, pts in self._ops.current_points().items()
-                if pts
-            )
+            wiped = self._wiped()
             if not wiped:
                 self._ops.clear()
                 return None
@@ -403,6 +447,29 @@ class History:
         self._changed()
 
     # --- internals --------------------------------------------------------------------
+    def _wiped(self) -> tuple[Call, ...]:
+        """What a clear now would wipe: the calls that made the selection, in order.
+
+        When those calls do not add up to the selection (it changed behind their back),
+        the selection itself is kept, as one add per frame.
+        """
+        current = {
+            int(f): sorted(_point(p) for p in pts)
+            for f, pts in self._ops.current_points().items()
+            if pts
+        }
+        script = replay_script(self._ops.calls_since_clear())
+        rebuilt: dict[int, set[Point]] = {}
+        for op, f, pts in script:
+            if op == "add":
+                rebuilt.setdefault(f, set()).update(pts)
+            else:
+                rebuilt.setdefault(f, set()).difference_update(pts)
+        if {f: sorted(p) for f, p in rebuilt.items() if p} == current:
+            return script
+        points = self._ops.current_points()
+        return tuple(("add", f, tuple(_point(p) for p in points[f])) for f in current)
+
     def _points_on(self, frame: int) -> list[Point]:
         return [_point(p) for p in self._ops.current_points().get(frame, [])]
 

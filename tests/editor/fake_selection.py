@@ -12,7 +12,9 @@ class FakeOps:
 
     def __init__(self) -> None:
         self.points: dict[int, list[Point]] = {}
+        # What tests look at (and reset); ``sent`` keeps every call for calls_since_clear.
         self.calls: list[tuple[str, int | None, list[Point]]] = []
+        self.sent: list[tuple[str, int | None, list[Point]]] = []
         self.fail_next: str | None = None
 
     def _maybe_fail(self, op: str) -> None:
@@ -23,6 +25,7 @@ class FakeOps:
     def select(self, frame: int, points: Sequence[Point]) -> object:
         self._maybe_fail("select")
         self.calls.append(("add", frame, list(points)))
+        self.sent.append(self.calls[-1])
         self.points.setdefault(frame, []).extend(points)
         return None
 
@@ -32,6 +35,7 @@ class FakeOps:
         missing = [p for p in points if p not in have]
         assert not missing, f"delete of points never added: {missing}"
         self.calls.append(("delete", frame, list(points)))
+        self.sent.append(self.calls[-1])
         self.points[frame] = [p for p in have if p not in points]
         if not self.points[frame]:
             del self.points[frame]
@@ -40,8 +44,12 @@ class FakeOps:
     def clear(self) -> object:
         self._maybe_fail("clear")
         self.calls.append(("clear", None, []))
+        self.sent.append(self.calls[-1])
         self.points.clear()
         return None
 
     def current_points(self) -> Mapping[int, Sequence[Point]]:
         return {f: list(p) for f, p in self.points.items()}
+
+    def calls_since_clear(self) -> Sequence[tuple[str, int | None, Sequence[Point]]]:
+        return self.sent

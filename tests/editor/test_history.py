@@ -17,6 +17,7 @@ from kling_widget.editor.history import (
     JsonLinesLog,
     MemoryLog,
     Step,
+    replay_script,
 )
 
 Point = tuple[float, float]
@@ -72,6 +73,61 @@ def test_undo_of_a_clear_replays_what_was_there_and_redo_clears_again() -> None:
     h.undo()
     assert ops.calls == [("delete", 1, [P2, P3]), ("delete", 5, [P1])]
     assert h.undo() is None
+
+
+def test_undo_of_a_clear_replays_the_adds_in_the_order_they_were_made() -> None:
+    ops = FakeOps()
+    h = History(ops)
+    h.add(5, [P1])
+    h.add(1, [P2])
+    h.add(5, [P3])
+    h.clear()
+    ops.calls.clear()
+    h.undo()
+    # The server assigns points to objects in the order they come: same order again.
+    assert ops.calls == [("add", 5, [P1]), ("add", 1, [P2]), ("add", 5, [P3])]
+
+
+def test_replay_script_keeps_the_calls_since_the_last_clear() -> None:
+    ops = [
+        ("add", 0, [P1, P2]),
+        ("clear", None, []),
+        ("add", 3, [P1]),
+        ("add", 0, [P2, P3]),
+        ("delete", 0, [P2]),
+        ("add", 3, [P1]),  # already there: not sent again
+        ("delete", 3, [P3]),  # never there: not sent
+        ("add", 0, [P2]),
+    ]
+    assert replay_script(ops) == (
+        ("add", 3, (P1,)),
+        ("add", 0, (P2, P3)),
+        ("delete", 0, (P2,)),
+        ("add", 0, (P2,)),
+    )
+
+
+def test_undo_of_a_clear_sends_the_deletes_that_shaped_the_objects_too() -> None:
+    ops = FakeOps()
+    h = History(ops)
+    h.add(0, [P1, P2])
+    h.delete(0, [P1])
+    h.add(0, [P3])
+    h.clear()
+    ops.calls.clear()
+    h.undo()
+    assert ops.calls == [("add", 0, [P1, P2]), ("delete", 0, [P1]), ("add", 0, [P3])]
+    assert sorted(ops.points[0]) == sorted([P2, P3])
+
+
+def test_a_clear_behind_the_histories_back_falls_back_to_the_points() -> None:
+    ops = FakeOps()
+    h = History(ops)
+    ops.points = {2: [P1]}  # points the calls log knows nothing of
+    h.clear()
+    ops.calls.clear()
+    h.undo()
+    assert ops.calls == [("add", 2, [P1])]
 
 
 def test_a_new_change_drops_the_redo_stack() -> None:
@@ -208,7 +264,8 @@ def test_the_log_is_compacted_and_keeps_the_stacks(tmp_path: Path) -> None:
 
 
 def test_points_round_trip_exactly_through_json() -> None:
-    change = Change("x", (Step("clear", wiped=((3, (P2, P3)),)), Step("add", 1, (P2,))))
+    wiped = (("add", 3, (P2, P3)), ("delete", 3, (P2,)))
+    change = Change("x", (Step("clear", wiped=wiped), Step("add", 1, (P2,))))
     again = Change.from_json(json.loads(json.dumps(change.to_json())))
     assert again == change
 
@@ -264,6 +321,9 @@ class ProjectOps:
 
     def current_points(self) -> Mapping[int, Sequence[Point]]:
         return self.project.points
+
+    def calls_since_clear(self) -> Sequence[tuple[str, int | None, Sequence[Point]]]:
+        return [(o.op, o.frame_index, o.points) for o in self.project.journal.ops()]
 
 
 def _two_squares(path: Path) -> Path:
