@@ -42,13 +42,17 @@ def process_env(port: int) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
-def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path, stop: int) -> None:
+    """Served with the emulator; stopped by Ctrl-C or by SIGTERM (a process manager, a
+    closed terminal), the demo stops its JupyterLab child too."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
     env["KLING_API_KEY"] = "sk-real-looking-key-that-must-not-leak"  # replaced for the demo
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    env["KLING_WIDGET_PROJECTS"] = str(tmp_path / "projects")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kling_widget", "demo", "--no-browser", "--port", str(port)],
         cwd=tmp_path,
@@ -88,7 +92,10 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path) -> None:
 
         # JupyterLab's kernels inherit the emulator's URL and its own throwaway key.
         lab_env = process_env(port)
+        lab_pid = lab_process(port)
         assert lab_env["KLING_BASE_URL"] == emulator_url
+        # The notebooks keep their projects outside the source checkout.
+        assert lab_env["KLING_WIDGET_PROJECTS"] == str(tmp_path / "projects")
         assert lab_env["KLING_API_KEY"] != env["KLING_API_KEY"]
         info = httpx.get(f"{emulator_url}/emulator/info", timeout=30)
         assert info.status_code == 200
@@ -99,7 +106,7 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path) -> None:
         )
         assert listing.status_code == 200 and listing.json()["code"] == 0
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             rest, errors = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -109,9 +116,30 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path) -> None:
     printed = "\n".join(lines) + rest + errors
     assert "sk-real-looking-key-that-must-not-leak" not in printed
     assert lab_env["KLING_API_KEY"] not in printed
-    # Stopping the demo stopped JupyterLab too.
+    # Stopping the demo stopped JupyterLab too (the process is gone, not just the port).
+    assert not Path(f"/proc/{lab_pid}").exists() or _zombie(lab_pid)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def lab_process(port: int) -> int:
+    """The pid of the JupyterLab process serving ``port``."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"--ServerApp.port={port}".encode() in cmdline:
+                return int(proc.name)
+    raise AssertionError(f"no JupyterLab process on port {port}")
 
 
 def test_packaged_notebooks_are_copied_without_overwriting(

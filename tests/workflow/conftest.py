@@ -38,3 +38,22 @@ def emu() -> Iterator[Any]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def clocked_emu() -> Iterator[Any]:
+    """An emulator on a ManualClock: its tasks end only when the test moves the clock."""
+    from kling_widget.emulator import Emulator, FaultPlan, ManualClock
+
+    emulator = Emulator(
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        clock=ManualClock(),
+        faults=FaultPlan(seed=3),
+        task_delays=(2.0, 3.0),
+    )
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

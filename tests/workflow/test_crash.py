@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -228,21 +229,37 @@ def test_killed_before_the_create_reached_the_server(
 
 
 def test_killed_while_polling(
-    emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
+    clocked_emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
-    child = child_factory()
-    child.expect("SELECTED")
-    child.go()
-    created = child.expect("CREATED").split()
-    folder = _folder(tmp_path / "kp")
-    n = len(emu.requests)
-    _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "the child to poll once")
-    child.kill()
+    emu = clocked_emu
+    child = Child(emu, sample_clip, tmp_path / "kp", ball)
+    try:
+        child.expect("SELECTED")
+        child.go()
+        created = child.expect("CREATED").split()
+        folder = _folder(tmp_path / "kp")
+        n = len(emu.requests)
+        # The emulator's clock stands still: the task is still running when the child dies.
+        _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "a poll", child=child)
+        child.kill()
+    finally:
+        if child.proc.poll() is None:
+            child.proc.kill()
+            child.proc.wait()
     row = _journal_rows(folder)[0]
-    # The render takes seconds: the child died with the task still running.
     assert row.status in ("submitted", "processing") and row.task_id == created[2]
     assert row.downloads == []
-    p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", [])
+    box: dict[str, Any] = {}
+    recover = threading.Thread(
+        target=lambda: box.setdefault(
+            "done", _recover_and_check(emu, sample_clip, tmp_path / "kp", [])
+        )
+    )
+    recover.start()
+    while recover.is_alive():  # move the emulator's clock until the task has ended
+        emu.clock.advance(5.0)
+        recover.join(0.2)
+    p, rec = box["done"]
     assert rec.task_id == created[2]
     p.close()
 
@@ -310,3 +327,44 @@ def test_a_second_writer_process_is_refused_while_the_first_runs(
     Project(
         sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp"
     ).close()  # free after the kill
+
+
+def test_a_new_process_waits_for_the_task_a_killed_one_left_rendering(
+    clocked_emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
+) -> None:
+    """SIGKILL while the task renders; the next process's Project says what it restored,
+    and ``wait()`` with no argument waits for that task and gives the result's path."""
+    emu = clocked_emu
+    child = Child(emu, sample_clip, tmp_path / "kp", ball)
+    try:
+        child.expect("SELECTED")
+        child.go()
+        created = child.expect("CREATED").split()
+        n = len(emu.requests)
+        # The emulator's clock stands still: the task cannot end while the child polls.
+        _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "a poll", child=child)
+        child.kill()
+    finally:
+        if child.proc.poll() is None:
+            child.proc.kill()
+            child.proc.wait()
+    messages: list[str] = []
+    p = Project(sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp",
+                on_status=messages.append)  # fmt: skip
+    assert str(p.restored) == "Restored 1 point on 1 frame and 1 running task from the journal"
+    assert str(p.restored) in messages  # on the status line too
+    assert p.running is not None and p.running.task_id == created[2]
+    box: dict[str, Any] = {}
+    waiter = threading.Thread(target=lambda: box.setdefault("path", p.wait_result(timeout=600)))
+    waiter.start()
+    while waiter.is_alive():  # move the emulator's clock until the task has ended
+        emu.clock.advance(5.0)
+        waiter.join(0.2)
+    path = box["path"]
+    rec = p.history()[-1]
+    assert rec.task_id == created[2] and rec.succeeded and rec.result_path == path
+    digest, size = served_sha256(rec.result_urls[0])
+    assert path.stat().st_size == size and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert len(emu.tasks()) == 1
+    assert p.wait().succeeded  # again: the same task, already on disk
+    p.close()
