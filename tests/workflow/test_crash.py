@@ -177,27 +177,34 @@ def test_killed_after_create_sent_before_reply(
 def test_killed_during_a_slow_create_recovered_before_the_server_answers(
     emu: Any, child_factory: Callable[[], Child], sample_clip: Path, tmp_path: Path
 ) -> None:
-    """The create sits in the server (slow) when the child dies; the next process looks it
-    up at once, typically before the server has created it, and re-sends it with the same
-    external id; the late original then meets "external_task_id already used". Either
-    order ends with one task."""
+    """The create sits in the server when the child dies; the next process looks it up
+    while it is still held there (no such task yet) and re-sends it with the same
+    external id; the held original, released afterwards, then meets "external_task_id
+    already used". One task either way."""
+    gate = threading.Event()
+    held: list[threading.Thread] = []
+    decide = emu.fault_for
+
+    def hold_the_first_create(method: str, path: str) -> Any:
+        if method == "POST" and path == CREATE_PATH and not held:
+            held.append(threading.current_thread())
+            gate.wait(300)
+        return decide(method, path)
+
+    emu.fault_for = hold_the_first_create
     child = child_factory()
     child.expect("SELECTED")
-    emu.faults.add("slow", path=CREATE_PATH, method="POST", delay=8.0, times=1)
     child.go()
     folder = _folder(tmp_path / "kp")
     _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
-    _wait_for(
-        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
-        "the create request",
-    )
+    _wait_for(lambda: bool(held), "the create to reach the server")
     child.kill()
     report: list[str] = []
     p, rec = _recover_and_check(emu, sample_clip, tmp_path / "kp", report)
-    # Let the delayed original finish too (it was held 8 s from its arrival): it must
-    # not have made a second task.
-    first = next(r for r in emu.requests if r.method == "POST" and r.path == CREATE_PATH)
-    time.sleep(max(0.0, first.time + 8.0 + 2.0 - time.time()))
+    # Now let the held original go, and wait until the server has dealt with it.
+    gate.set()
+    held[0].join(120)
+    assert not held[0].is_alive()
     assert [t.external_task_id for t in emu.tasks()] == [rec.external_task_id]
     p.close()
 
@@ -272,11 +279,22 @@ def test_killed_while_downloading_resumes_with_range(
     child.expect("SELECTED")
     # Armed before the create (the emulator itself fetched the uploaded clip from files/ at
     # init, so the next GET of files/ is the result's): its first download gets half the
-    # body, then the connection closes; the retry then hangs. Arming before the create
-    # means no race with a fast render.
+    # body, then the connection closes; the retry is held in the server until the child
+    # is dead. Arming before the create means no race with a fast render.
     n_files = sum(1 for r in emu.requests if r.path.startswith(files))
-    emu.faults.add("slow", path=files, method="GET", after=1, times=1, delay=15)
     emu.faults.add("truncate", path=files, method="GET", times=1)
+    gate = threading.Event()
+    seen: list[str] = []
+    decide = emu.fault_for
+
+    def hold_the_retry(method: str, path: str) -> Any:
+        if method == "GET" and path.startswith(files):
+            seen.append(path)
+            if len(seen) == 2:  # the retry after the truncated first answer: held
+                gate.wait(300)
+        return decide(method, path)
+
+    emu.fault_for = hold_the_retry
     child.go()
     child.expect("CREATED")
     folder = _folder(tmp_path / "kp")
@@ -290,6 +308,7 @@ def test_killed_while_downloading_resumes_with_range(
         child=child,
     )
     child.kill()
+    gate.set()
     part = parts()[0]
     have = part.stat().st_size
     assert have > 0
