@@ -8,7 +8,7 @@ unauthenticated or oversized is ever read into memory or onto disk:
 1. route (unknown path -> 404/1203, wrong method -> 404/1202);
 2. authenticate, before a byte of the body is read (401/1000-1004);
 3. check the declared size against the cap (uploads and JSON bodies have their own caps;
-   over it, or a chunked body, -> 400/1200);
+   over it -> 400/1200); a chunked body is counted against the same cap as it arrives;
 4. read the body: an upload is streamed to its file, JSON is parsed within the depth and
    size limits of ``emulator.wire`` (-> 400/1200);
 5. apply a planned fault, call the handler, answer the envelope ``{code, message,
@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +59,11 @@ from kling_widget.emulator.wire import (
 logger = logging.getLogger("kling_widget.emulator")
 
 CHUNK = 1 << 16
+# A chunk-size or trailer line longer than this is malformed; so is a body with more
+# trailer lines than MAX_TRAILERS.
+MAX_CHUNK_LINE = 1024
+MAX_TRAILERS = 64
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r?\n")
 # How long a refused client may take to send the rest of its body.
 DISCARD_TIMEOUT_S = 30.0
 # A connection that sends nothing for this long (mid-request, or idle between keep-alive
@@ -165,6 +172,11 @@ class BackendHandler(BaseHTTPRequestHandler):
             if route.auth:
                 backend.authenticate(self.headers.get("Authorization"))
             length = self._declared_length(backend.body_limits, route.streams_body)
+            cap = (
+                backend.body_limits.max_upload_bytes
+                if route.streams_body
+                else backend.body_limits.max_json_bytes
+            )
         except ApiError as err:
             backend.record(self.command, path, query, headers, None)
             self._refuse(err, request_id)
@@ -176,16 +188,16 @@ class BackendHandler(BaseHTTPRequestHandler):
             if route.streams_body:
                 name = upload_name(self.path, self.headers.get("X-Filename"))
                 upload_path = backend.upload_target(name)
-                self._stream_to(upload_path, length)
+                self._stream_to(upload_path, length, cap)
             else:
-                raw = self._read(length)
+                raw = self._read(length, cap)
                 if raw:
                     parsed = parse_json(raw, backend.body_limits.max_json_depth)
         except ApiError as err:
             if upload_path is not None:
                 backend.discard_upload(upload_path)
             backend.record(self.command, path, query, headers, None)
-            self._send_error(err, request_id)
+            self._send_error(err, request_id, close=self.close_connection)
             return
         except OSError:
             # The client stalled past the timeout or hung up mid-body: nobody to answer.
@@ -239,21 +251,23 @@ class BackendHandler(BaseHTTPRequestHandler):
 
     # -- the body --------------------------------------------------------------------------
 
-    def _declared_length(self, limits: BodyLimits, upload: bool) -> int:
-        if self.headers.get("Transfer-Encoding", "").strip():
-            raise ApiError(
-                BAD_REQUEST, "chunked request bodies are not supported: send Content-Length"
-            )
-        text = self.headers.get("Content-Length")
-        try:
-            length = int(text) if text else 0
-        except ValueError:
-            raise ApiError(BAD_REQUEST, f"Content-Length={text!r}: not a number") from None
-        if length < 0:
-            raise ApiError(BAD_REQUEST, f"Content-Length={length}: negative")
+    def _declared_length(self, limits: BodyLimits, upload: bool) -> int | None:
+        """The body's length from ``Content-Length``, or None for a chunked body."""
         cap = limits.max_upload_bytes if upload else limits.max_json_bytes
+        what = "an upload" if upload else "a JSON body"
+        encoding = self.headers.get("Transfer-Encoding")
+        text = self.headers.get("Content-Length")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise ApiError(BAD_REQUEST, f"Transfer-Encoding={encoding!r}: only chunked")
+            if text is not None:
+                # Both framings at once is how requests are smuggled past proxies.
+                raise ApiError(BAD_REQUEST, "both Content-Length and Transfer-Encoding given")
+            return None
+        if text is not None and not re.fullmatch(r"\s*[0-9]{1,19}\s*", text):
+            raise ApiError(BAD_REQUEST, f"Content-Length={text!r}: not a byte count")
+        length = int(text) if text else 0
         if length > cap:
-            what = "an upload" if upload else "a JSON body"
             raise ApiError(
                 BAD_REQUEST, f"request body of {length} bytes: {what} is at most {cap} bytes"
             )
@@ -265,29 +279,61 @@ class BackendHandler(BaseHTTPRequestHandler):
             self.send_response_only(100)
             self.end_headers()
 
-    def _read(self, length: int) -> bytes:
-        if length == 0:
-            return b""
+    def _pieces(self, length: int | None, cap: int) -> Iterator[bytes]:
+        """The body in pieces: ``length`` bytes, or a chunked body of at most ``cap`` bytes."""
         self._continue()
-        data = self.rfile.read(length)
-        if len(data) != length:
-            self.close_connection = True
-            raise ApiError(BAD_REQUEST, f"request body ended after {len(data)} of {length} bytes")
-        return data
-
-    def _stream_to(self, dest: Path, length: int) -> None:
-        self._continue()
+        if length is None:
+            yield from self._chunked(cap)
+            return
         remaining = length
+        while remaining > 0:
+            piece = self.rfile.read(min(CHUNK, remaining))
+            if not piece:
+                self.close_connection = True
+                raise ApiError(
+                    BAD_REQUEST, f"request body ended after {length - remaining} of {length} bytes"
+                )
+            remaining -= len(piece)
+            yield piece
+
+    def _chunked(self, cap: int) -> Iterator[bytes]:
+        # Where a bad chunked body ends is unknown, so any error ends the connection.
+        keep = self.close_connection
+        self.close_connection = True
+        total = 0
+        while True:
+            line = self.rfile.readline(MAX_CHUNK_LINE)
+            m = _CHUNK_SIZE.fullmatch(line)
+            if m is None:
+                raise ApiError(BAD_REQUEST, "malformed chunked body: bad chunk size line")
+            size = int(m.group(1), 16)
+            if size == 0:
+                break
+            total += size
+            if total > cap:
+                raise ApiError(BAD_REQUEST, f"chunked request body over the cap of {cap} bytes")
+            left = size
+            while left > 0:
+                piece = self.rfile.read(min(CHUNK, left))
+                if not piece:
+                    raise ApiError(BAD_REQUEST, "chunked request body ended early")
+                left -= len(piece)
+                yield piece
+            if self.rfile.readline(MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
+                raise ApiError(BAD_REQUEST, "malformed chunked body: no line end after a chunk")
+        for _ in range(MAX_TRAILERS):
+            if self.rfile.readline(MAX_CHUNK_LINE) in (b"\r\n", b"\n", b""):
+                self.close_connection = keep
+                return
+        raise ApiError(BAD_REQUEST, "malformed chunked body: too many trailer lines")
+
+    def _read(self, length: int | None, cap: int) -> bytes:
+        return b"".join(self._pieces(length, cap))
+
+    def _stream_to(self, dest: Path, length: int | None, cap: int) -> None:
         with dest.open("wb") as fh:
-            while remaining > 0:
-                chunk = self.rfile.read(min(CHUNK, remaining))
-                if not chunk:
-                    self.close_connection = True
-                    raise ApiError(
-                        BAD_REQUEST, f"upload ended after {length - remaining} of {length} bytes"
-                    )
-                fh.write(chunk)
-                remaining -= len(chunk)
+            for piece in self._pieces(length, cap):
+                fh.write(piece)
 
     def _refuse(self, err: ApiError, request_id: str) -> None:
         """Answer ``err`` to a request whose body was not read, then end the connection."""
@@ -296,17 +342,16 @@ class BackendHandler(BaseHTTPRequestHandler):
             return
         # Read what the client is sending (never stored) so it gets to read the answer.
         cap = self.server.backend.body_limits.max_upload_bytes
-        text = self.headers.get("Content-Length") or "0"
-        left = int(text) if text.isdigit() else 0
-        if left > cap:
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        text = (self.headers.get("Content-Length") or "0").strip()
+        length = None if chunked else (int(text) if text.isdigit() else 0)
+        if length is not None and length > cap:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ApiError):
             self.connection.settimeout(DISCARD_TIMEOUT_S)
-            while left > 0:
-                chunk = self.rfile.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
+            for _ in self._pieces(length, cap):
+                pass
+        self.close_connection = True
 
     # -- replies ---------------------------------------------------------------------------
 

@@ -222,18 +222,66 @@ def test_an_authenticated_upload_over_the_cap_is_refused_and_not_stored(tmp_path
         assert "2000" in assert_envelope(big_json, 400, 1200)["message"]
 
 
-def test_a_chunked_body_is_refused_and_the_connection_closed(emu: Emulator) -> None:
-    def parts() -> Iterator[bytes]:
-        yield b'{"session_id": '
-        yield b'"123"}'
+def test_chunked_bodies_are_read_within_the_caps(tmp_path: Path) -> None:
+    limits = BodyLimits(max_json_bytes=2000, max_upload_bytes=5000)
+    with Emulator(data_dir=tmp_path, body_limits=limits) as emu:
+        auth = {"Authorization": f"Bearer {emu.bearer_token()}"}
 
-    resp = httpx.post(
-        emu.base_url + ME + "/clear-selection",
-        content=parts(),
-        headers={"Authorization": f"Bearer {emu.bearer_token()}"},
-    )
-    assert "Content-Length" in assert_envelope(resp, 400, 1200)["message"]
-    assert resp.headers["Connection"] == "close"
+        def pieces(*parts: bytes) -> Iterator[bytes]:
+            yield from parts
+
+        resp = httpx.post(
+            emu.base_url + ME + "/clear-selection",
+            content=pieces(b'{"session_id": ', b'"123"}'),
+            headers=auth,
+        )
+        # Read and parsed: the session simply does not exist.
+        assert "session" in assert_envelope(resp, 400, 1201)["message"]
+        upload = httpx.post(
+            emu.base_url + "/emulator/uploads?filename=c.bin",
+            content=pieces(b"a" * 3000, b"b" * 2000),
+            headers=auth,
+        )
+        url = assert_envelope(upload, 200, 0)["data"]["url"]
+        assert httpx.get(url).content == b"a" * 3000 + b"b" * 2000
+        before = stored_folders(emu)
+        over = httpx.post(
+            emu.base_url + "/emulator/uploads?filename=c.bin",
+            content=pieces(b"a" * 3000, b"b" * 3000),
+            headers=auth,
+        )
+        assert "cap" in assert_envelope(over, 400, 1200)["message"]
+        assert over.headers["Connection"] == "close"
+        assert stored_folders(emu) == before
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+        b"Content-Length: -5\r\n",
+        b"Content-Length: 0x10\r\n",
+    ],
+    ids=["both-framings", "gzip", "negative", "hex"],
+)
+def test_bad_body_framing_is_400_1200(emu: Emulator, head: bytes) -> None:
+    with socket.create_connection((emu.host, emu.port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /v1/videos/multi-elements/clear-selection HTTP/1.1\r\n"
+            + f"Host: {emu.host}:{emu.port}\r\n".encode()
+            + f"Authorization: Bearer {emu.bearer_token()}\r\n".encode()
+            + head
+            + b"\r\n0\r\n\r\n"
+        )
+        reply = b""
+        while b"}" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:80]
+    assert b'"code":1200' in reply
 
 
 # -- JSON limits -------------------------------------------------------------------------------
