@@ -3,9 +3,15 @@
 A session holds one clip. Each marked point belongs to an object: a click inside an
 object's mask on that frame (or inside its tracked mask, when it was marked on another
 frame) joins that object, so an object's id follows it through the clip; a click whose
-region overlaps an object's mask by more than half joins it too; anything else starts a
-new object. An object's mask on a marked frame is the segmentation seeded by all of its
-points there; on other frames it is tracked from the nearest marked frame.
+own region lies mostly (more than half) inside an object's mask joins it too; anything
+else starts a new object. An object's mask on a marked frame is the segmentation seeded by
+all of its points there; on other frames it is tracked from the nearest marked frame. A
+pixel two objects claim goes to the one with the lower id.
+
+Tracking runs in a background thread as soon as the points change, and the preview is
+made right after it, so Preview usually finds its files ready.
+
+Imports only the clip, the envelope errors, the vision package, limits and the RLE codec.
 
 Sessions expire ``SESSION_LIFETIME_S`` after creation on the business clock. Unknown and
 expired sessions both answer HTTP 400 with code 1201 and a message starting
@@ -45,8 +51,8 @@ from kling_widget.rle import encode_rle
 
 # Sessions whose decoded work frames are kept in memory at once.
 MAX_DECODED_SESSIONS = 6
-# A click's own region joins an existing object when it overlaps it by more than this
-# fraction of the smaller of the two.
+# A click's own region joins an existing object when more than this fraction of it lies
+# inside the object's mask.
 MERGE_OVERLAP = 0.5
 # When nothing stands out around a click, its object is a small disc of this radius
 # (fraction of the frame's shorter side).
@@ -172,9 +178,15 @@ class SelectionSession:
 
     def frame_masks(self, frame: int) -> list[tuple[int, BoolArray]]:
         """(object id, full-resolution mask) of every object with points on ``frame``."""
-        out = []
+        out: list[tuple[int, BoolArray]] = []
+        taken: BoolArray | None = None
         for oid, pts in sorted(self.object_points(frame).items()):
-            out.append((oid, self._segmentation(frame, oid, pts).mask))
+            mask = self._segmentation(frame, oid, pts).mask
+            # A pixel claimed twice goes to the object with the lower id (as when tracked).
+            if taken is not None:
+                mask = mask & ~taken
+            taken = mask.copy() if taken is None else taken | mask
+            out.append((oid, mask))
         return out
 
     def anchors(self) -> dict[int, Anchors]:
@@ -393,8 +405,9 @@ class SelectionSession:
         area = int(alone.mask.sum())
         best, best_overlap = None, 0.0
         for oid, mask in current.items():
-            smaller = max(1, min(area, int(mask.sum())))
-            overlap = int((alone.mask & mask).sum()) / smaller
+            # Measured on the click's own region: a large region around an object (the
+            # background it stands on) covers the object but is not it.
+            overlap = int((alone.mask & mask).sum()) / max(1, area)
             if overlap > best_overlap:
                 best, best_overlap = oid, overlap
         if best is not None and best_overlap > MERGE_OVERLAP:

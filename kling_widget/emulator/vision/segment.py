@@ -49,7 +49,7 @@ FEATURE_SCALES = (2.0, 5.0)
 SEED_RADIUS = 5
 # The first region must cover at least this fraction of the work frame.
 MIN_AREA_FRACTION = 0.001
-GRABCUT_ITERATIONS = 2
+GRABCUT_ITERATIONS = 3
 # GrabCut runs on at most this many pixels (a larger window is reduced first): its cost
 # grows with the window, the edges are refined at full resolution anyway.
 GRABCUT_MAX_PIXELS = 60_000
@@ -134,7 +134,7 @@ def grabcut(work_rgb: ByteArray, region: BoolArray, seeds: list[tuple[int, int]]
     if box is None:
         return region
     size = max(box[2] - box[0], box[3] - box[1])
-    ring = max(4, size // 4)
+    ring = max(4, size // 3)
     y0, x0, y1, x1 = pad_box(box, 2 * ring, (h, w))
     crop = np.ascontiguousarray(work_rgb[y0:y1, x0:x1])
     sub = region[y0:y1, x0:x1]
