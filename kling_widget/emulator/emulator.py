@@ -38,6 +38,9 @@ from kling_widget.limits import JWT_LIFETIME_S, JWT_NOT_BEFORE_SKEW_S
 
 REDACTED = "<redacted>"
 MAX_RECORDED = 10_000
+# The request log keeps strings up to this many characters; longer ones (base64 images)
+# are kept as a marker with their length, so a long-lived emulator's log stays small.
+MAX_RECORDED_CHARS = 64 * 1024
 # How long stop() waits for the sessions' background decoding and tracking to end.
 BACKGROUND_JOIN_S = 60.0
 
@@ -252,7 +255,7 @@ class Emulator:
         shown = {
             k: (REDACTED if k.lower() == "authorization" else val) for k, val in headers.items()
         }
-        item = RecordedRequest(method, path, query, shown, body, time.time())
+        item = RecordedRequest(method, path, query, shown, _shortened(body), time.time())
         with self._requests_lock:
             self.requests.append(item)
             if len(self.requests) > MAX_RECORDED:
@@ -325,3 +328,14 @@ class Emulator:
     def tasks(self) -> list[TaskRecord]:
         """Every task the emulator holds (both kinds), oldest first."""
         return self._tasks.all()
+
+
+def _shortened(value: JsonValue) -> JsonValue:
+    """``value`` with every string over ``MAX_RECORDED_CHARS`` replaced by a marker."""
+    if isinstance(value, str) and len(value) > MAX_RECORDED_CHARS:
+        return f"<{len(value)} characters, starting {value[:32]!r}>"
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v) for v in value]
+    return value

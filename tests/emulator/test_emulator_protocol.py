@@ -57,6 +57,13 @@ def test_requests_are_logged_with_json_bodies(emu: Emulator) -> None:
     assert last.headers["Authorization"] == "<redacted>"
 
 
+def test_the_request_log_shortens_long_strings(emu: Emulator) -> None:
+    call(emu, "POST", ME + "/clear-selection", {"session_id": "1", "image": "A" * 100_000})
+    logged = emu.requests[-1].json
+    assert logged["session_id"] == "1"
+    assert logged["image"].startswith("<100000 characters, starting 'AAAA")
+
+
 def test_upload_needs_auth_and_serves_the_bytes_with_ranges(emu: Emulator, tmp_path: Path) -> None:
     data = bytes(range(256)) * 40
     src = tmp_path / "blob.mp4"
