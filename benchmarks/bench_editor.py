@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kling_widget.api.client import KlingClient
 from kling_widget.api.models import Selection
 from kling_widget.editor.editor import Editor
-from kling_widget.rle import encode_rle
+from kling_widget.editor.state import FrameMasks
 from kling_widget.media.samples import make_sample
+from kling_widget.rle import encode_rle
 
 DISPLAY_WIDTH = 960
 REPEATS = 40
@@ -113,7 +114,7 @@ def main() -> None:
         display_width=DISPLAY_WIDTH,
         autodisplay=False,
     )
-    ed._frames.wait_ready(120)
+    ed.screen.frames.wait_ready(120)
     dw, dh = ed.view.size
     n = sample.frame_count
     print(f"clip {sample.width}x{sample.height} {sample.fps:g} fps, {n} frames; display {dw}x{dh}")
@@ -124,7 +125,7 @@ def main() -> None:
     click_times: list[float] = []
     for f, sel in replies.items():
         t0 = time.perf_counter()
-        ed.apply_selection(f, [sample.centre(f, oid)], sel)
+        ed.controller.apply_selection(f, [sample.centre(f, oid)], sel)
         click_times.append(time.perf_counter() - t0)
         ed.state.confirm_remove(f, [sample.centre(f, oid)])
     ref_times: list[float] = []
@@ -144,8 +145,8 @@ def main() -> None:
     # --- frame change from the cache -------------------------------------------------
     # Masks on every frame, as after Preview; their PNGs are rendered once, up front.
     for f in range(n):
-        ed._set_frame_masks(f, [oid], [masks[f].astype(np.uint8)], "tracked")
-        ed._mask_png((f, ed.state.version(f)))
+        ed.state.replace_masks(f, FrameMasks([oid], [masks[f].astype(np.uint8)], "tracked"))
+        ed.screen.mask_png(f)
     order = list(range(0, n, 3))
     first_times, first_bytes = [], []
     for f in order:

@@ -55,7 +55,7 @@ def random_access(samples_dir: Path, reads: int, seed: int) -> list[tuple[str, s
     sample = make_sample("static", samples_dir)
     source = VideoSource(sample.path)
     t0 = time.perf_counter()
-    cache = source.frames(display_width=960)
+    cache = FrameCache(source, display_width=960)
     cache.wait_ready(600)
     build_s = time.perf_counter() - t0
     rng = random.Random(seed)

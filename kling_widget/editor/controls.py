@@ -1,7 +1,13 @@
-"""The ipywidgets panel around the canvas: playback, tools, edit settings, result.
+"""The ipywidgets panel around the canvas: playback, tools, edit settings, notes, result.
 
 Widgets only, no behaviour: the ``Editor`` wires each control to its Python API, so a
-button and a script call do the same thing.
+button and a script call do the same thing. Each group of controls has a note line next
+to it, where a refused action explains itself (the status line says it too).
+
+Layout: the frame, the strip, the slider and the tool row sit in one "stage" whose
+maximum width keeps the whole frame within ``FIT_VH`` of the window's height, so every
+clip shape fits a 1280x800 window and those rows stay aligned with the frame at any
+width. Imports only widgets, Pillow and ``editor.state``.
 """
 
 from __future__ import annotations
@@ -14,19 +20,40 @@ import ipywidgets as widgets
 from PIL import Image
 
 from kling_widget import limits
-from kling_widget.editor.state import default_prompt, play_step, template_for, time_label
+from kling_widget.editor.state import play_step, time_label
+from kling_widget.rules import default_prompt, template_for
 
 # The fourth edit mode: an Omni-Video prompt edit of the whole clip (no selection needed).
 OMNI_MODE = "omni"
 OMNI_PLACEHOLDER = "Describe the change, e.g. make it a snowy evening in <<<video_1>>>"
 _ROW = widgets.Layout(width="100%", align_items="center", flex_flow="row wrap")
 THUMB_PX = 96
+# The frame's height is at most this share of the window's height.
+FIT_VH = 62
+NOTE_TARGETS = ("tools", "edit", "references", "create", "clip")
+_COLORS = {"info": "#374151", "busy": "#1d4ed8", "ok": "#15803d", "error": "#b91c1c"}
+
+
+def stage_max_width(display_width: int, display_height: int) -> str:
+    """CSS max-width of the stage: the frame's own width, or less so its height fits."""
+    aspect = display_width / max(1, display_height)
+    return f"min({display_width}px, calc({FIT_VH}vh * {aspect:.6f}))"
+
+
+def note_html(text: str, level: str = "info") -> str:
+    """A note next to a control (empty text: nothing shown)."""
+    if not text:
+        return ""
+    color = _COLORS.get(level, _COLORS["info"])
+    return (
+        f'<div class="kling-note kling-note-{level}" style="color:{color};'
+        f'font-family:sans-serif;font-size:12px;padding:1px 0">{html.escape(text)}</div>'
+    )
 
 
 def status_html(text: str, level: str = "info") -> str:
     """The status line's HTML: plain words, coloured by level, escaped."""
-    colors = {"info": "#374151", "busy": "#1d4ed8", "ok": "#15803d", "error": "#b91c1c"}
-    color = colors.get(level, colors["info"])
+    color = _COLORS.get(level, _COLORS["info"])
     return (
         f'<div class="kling-status kling-status-{level}" style="color:{color};'
         f'font-family:sans-serif;font-size:13px;padding:2px 0">{html.escape(text)}</div>'
@@ -62,6 +89,7 @@ class Controls:
         self.conform_button = widgets.Button(
             description="Conform", icon="wrench", tooltip="Write a copy that meets the limits"
         )
+        self.conform_button.add_class("kling-conform")
         self.preflight = widgets.VBox(
             [self.preflight_text, self.conform_button],
             layout=widgets.Layout(display="none", border="1px solid #f59e0b", padding="4px"),
@@ -132,6 +160,13 @@ class Controls:
         self.upload = widgets.FileUpload(
             accept=".jpg,.jpeg,.png", multiple=True, description="Reference"
         )
+        self.fix_button = widgets.Button(
+            description="Fix",
+            icon="wrench",
+            tooltip="Replace the reference images by copies that meet Kling's limits",
+            layout=widgets.Layout(display="none"),
+        )
+        self.fix_button.add_class("kling-fix")
         self.thumbs = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.quality = widgets.ToggleButtons(
             options=[("std", "std"), ("pro", "pro")], value="std", style={"button_width": "50px"}
@@ -146,35 +181,49 @@ class Controls:
         )
         self.elapsed = widgets.Label("")
 
+        # --- notes next to the controls ---------------------------------------------
+        self.notes = {name: widgets.HTML() for name in NOTE_TARGETS}
+        for name, note in self.notes.items():
+            note.add_class(f"kling-note-{name}")
+
         # --- result -------------------------------------------------------------
         self.result = widgets.VBox(layout=widgets.Layout(width="100%"))
 
         self.edit_panel = widgets.VBox(
             [
                 widgets.HBox([self.edit_mode, self.quality, self.duration], layout=_ROW),
+                self.notes["edit"],
                 self.prompt,
                 self.prompt_hint,
                 self.negative_prompt,
-                widgets.HBox([self.upload, self.thumbs], layout=_ROW),
+                widgets.HBox([self.upload, self.fix_button, self.thumbs], layout=_ROW),
+                self.notes["references"],
                 widgets.HBox([self.create_button, self.progress, self.elapsed], layout=_ROW),
+                self.notes["create"],
             ],
             layout=widgets.Layout(width="100%", border="1px solid #e5e7eb", padding="4px"),
         )
 
-    def rows(self, canvas: widgets.Widget, strip: widgets.Widget) -> widgets.VBox:
-        """The whole editor, top to bottom."""
-        playback = widgets.HBox([self.play, self.slider, self.frame_label], layout=_ROW)
-        tools = widgets.HBox(
+        self.playback = widgets.HBox(
+            [self.play, self.slider, self.frame_label],
+            layout=widgets.Layout(width="100%", align_items="center", flex_flow="row nowrap"),
+        )
+        self.tools = widgets.HBox(
             [self.tool, self.clear_button, self.preview_button, self.opacity], layout=_ROW
         )
+        self.stage = widgets.VBox(layout=widgets.Layout(width="100%"))
+        self.stage.add_class("kling-stage")
+
+    def rows(
+        self, frame: widgets.Widget, strip: widgets.Widget, display_size: tuple[int, int]
+    ) -> widgets.VBox:
+        """The whole editor, top to bottom."""
+        self.set_stage(frame, strip, display_size)
         box = widgets.VBox(
             [
                 self.status,
                 self.preflight,
-                canvas,
-                strip,
-                playback,
-                tools,
+                self.stage,
                 self.preview_out,
                 self.edit_panel,
                 self.result,
@@ -184,26 +233,48 @@ class Controls:
         box.add_class("kling-editor")
         return box
 
+    def set_stage(
+        self, frame: widgets.Widget, strip: widgets.Widget, display_size: tuple[int, int]
+    ) -> None:
+        """Put the frame and strip in the stage, sized for the frame's shape."""
+        self.stage.children = [frame, strip, self.playback, self.tools, self.notes["tools"]]
+        self.stage.layout.max_width = stage_max_width(*display_size)
+
+    def note(self, target: str, text: str, level: str = "info") -> None:
+        """Show ``text`` next to the controls ``target`` names (``""`` clears it)."""
+        self.notes[target].value = note_html(text, level)
+
+    def clear_notes(self) -> None:
+        """Forget every note (a new action starts: old messages are stale)."""
+        for note in self.notes.values():
+            note.value = ""
+
     def set_status(self, text: str, level: str = "info") -> None:
         """Show ``text`` in the status line."""
         self.status.value = status_html(text, level)
 
-    def show_preflight(self, problems: Sequence[str]) -> None:
-        """List the clip's limit violations with the Conform offer (hidden when none)."""
+    def show_preflight(self, problems: Sequence[str], fixable: bool = True) -> None:
+        """List the clip's problems; Conform is offered only when it fixes all of them."""
         if not problems:
             self.preflight.layout.display = "none"
             self.preflight_text.value = ""
             return
         items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        offer = (
+            "Press <i>Conform</i> to write a copy that meets them and edit that instead."
+            if fixable
+            else "No conform can fix this clip; choose or export another one."
+        )
         self.preflight_text.value = (
             "<b>This clip breaks Kling's limits; nothing was uploaded.</b>"
-            f"<ul style='margin:2px 0'>{items}</ul>"
-            "Press <i>Conform</i> to write a copy that meets them and edit that instead."
+            f"<ul style='margin:2px 0'>{items}</ul>{offer}"
         )
+        self.conform_button.layout.display = "" if fixable else "none"
         self.preflight.layout.display = "flex"
 
     def set_thumbnails(self, items: Sequence[tuple[str, bytes, Sequence[str]]]) -> None:
-        """Show reference images: (name, thumbnail PNG, problems) each."""
+        """Show reference images: (name, thumbnail PNG, problems) each; Fix when needed."""
+        self.fix_button.layout.display = "" if any(p for _, _, p in items) else "none"
         boxes = []
         for name, png, problems in items:
             verdict = (
@@ -232,8 +303,15 @@ class Controls:
         if edit_mode == OMNI_MODE:
             self.prompt.value = ""
             self.prompt.placeholder = OMNI_PLACEHOLDER
-            self.quality.value = "pro"  # Omni's default (1080p)
             self.prompt_hint.value = ""
+            if self.quality.value != "pro":
+                self.quality.value = "pro"  # Omni's default (1080p)
+                self.note(
+                    "edit",
+                    "Quality switched from std to pro: Omni prompt edits render in pro "
+                    "(1080p) unless you choose std again.",
+                    "info",
+                )
             return
         self.prompt.value = default_prompt(edit_mode)
         self.prompt_hint.value = _hint_html(edit_mode)
@@ -253,3 +331,31 @@ class Controls:
         else:
             self.progress.value = max(0, min(100, percent))
         self.elapsed.value = text
+
+    def show_result(self, after: bytes, before: bytes | None, path: str) -> None:
+        """The edit next to the original, both playing inline, and where the file is."""
+        caption = "<div style='font:600 13px sans-serif;margin:2px 0'>{}</div>"
+
+        def pane(title: str, data: bytes, autoplay: bool, width: str) -> widgets.VBox:
+            video = widgets.Video(
+                value=data,
+                format="mp4",
+                autoplay=autoplay,
+                loop=True,
+                controls=True,
+                layout=widgets.Layout(width="100%"),
+            )
+            if title == "After":
+                video.add_class("kling-result-video")
+            return widgets.VBox(
+                [widgets.HTML(caption.format(title)), video], layout=widgets.Layout(width=width)
+            )
+
+        if before is None:
+            panes = [pane("After", after, True, "100%")]
+        else:
+            panes = [pane("Before", before, False, "50%"), pane("After", after, True, "50%")]
+        self.result.children = [
+            widgets.HBox(panes, layout=widgets.Layout(width="100%")),
+            widgets.HTML(f"<div style='font:12px monospace'>Saved to {html.escape(path)}</div>"),
+        ]

@@ -2,7 +2,7 @@
 
 Nothing here touches a widget or the network, so every rule the editor applies (the
 10-frame / 10-point limits, which point a Remove click deletes, which frames the strip
-marks, what prompt a mode starts with) is testable without a browser or a server.
+marks) is testable without a browser or a server.
 Frame indices in this module are always the clip's own (local) frame indices.
 """
 
@@ -16,48 +16,16 @@ from typing import Literal
 
 import numpy as np
 
-from kling_widget import limits
+from kling_widget import limits, rules
 from kling_widget.errors import KlingValidationError
 
 Point = tuple[float, float]
 Tool = Literal["add", "remove"]
 
-# What replaces the "[x]" placeholders of the documented templates when the user sends a
-# template unedited: Kling reads the prompt as prose, so a literal "[x]" helps nobody.
-_TEMPLATE_FILLS: dict[str, tuple[str, ...]] = {
-    "addition": ("the object",),
-    "swap": ("the object", "the selected object"),
-    "removal": ("the selected object",),
-}
-
-
-def template_for(edit_mode: str) -> str:
-    """The documented prompt template for ``edit_mode`` (placeholders left in)."""
-    check_edit_mode(edit_mode)
-    return limits.PROMPT_TEMPLATES[edit_mode]
-
-
-def default_prompt(edit_mode: str) -> str:
-    """The documented template for ``edit_mode`` with its ``[x]`` placeholders filled in."""
-    text = template_for(edit_mode)
-    for fill in _TEMPLATE_FILLS[edit_mode]:
-        text = text.replace("[x]", fill, 1)
-    return text
-
-
-def resolve_prompt(edit_mode: str, prompt: str | None) -> str:
-    """The prompt to send: the user's own text, or the filled template when left as is."""
-    if prompt is None or not prompt.strip() or prompt.strip() == template_for(edit_mode):
-        return default_prompt(edit_mode)
-    return prompt
-
 
 def check_edit_mode(edit_mode: str) -> None:
     """Raise ``KlingValidationError`` unless ``edit_mode`` is a documented edit mode."""
-    if edit_mode not in limits.EDIT_MODES:
-        raise KlingValidationError(
-            "edit_mode", edit_mode, f"must be one of {', '.join(limits.EDIT_MODES)}"
-        )
+    rules.check_choice("edit_mode", edit_mode, limits.EDIT_MODES)
 
 
 def check_point(point: Sequence[float] | Mapping[str, float]) -> Point:
@@ -187,22 +155,23 @@ class EditorState:
         """Raise before sending when adding ``n_new`` points to ``frame`` breaks a limit."""
         with self._lock:
             marked = self.marked_frames()
-            if frame not in marked and len(marked) >= limits.MAX_MARKED_FRAMES:
-                raise KlingValidationError(
-                    "frame",
-                    frame,
-                    f"Kling allows points on at most {limits.MAX_MARKED_FRAMES} frames per "
-                    f"session and frames {marked} already carry points; remove the points of "
-                    "one of them first, or Clear",
-                )
+            if frame not in marked:
+                try:
+                    rules.check_marked_frames(len(marked) + 1)
+                except KlingValidationError as exc:
+                    raise KlingValidationError(
+                        "frame",
+                        frame,
+                        f"Kling allows {exc.rule} and frames {marked} already carry points; "
+                        "remove the points of one of them first, or Clear",
+                    ) from None
             have = len(self.points.get(frame, [])) + len(self.pending.get(frame, []))
-            if have + n_new > limits.MAX_POINTS_PER_FRAME:
+            try:
+                rules.check_points_per_frame(have + n_new)
+            except KlingValidationError as exc:
                 raise KlingValidationError(
-                    "points",
-                    n_new,
-                    f"Kling allows at most {limits.MAX_POINTS_PER_FRAME} points per frame and "
-                    f"frame {frame} already has {have}",
-                )
+                    "points", n_new, f"Kling allows {exc.rule}; frame {frame} already has {have}"
+                ) from None
 
     def add_pending(self, frame: int, points: Sequence[Point]) -> None:
         """Record points sent but not answered yet (drawn at once, hollow)."""
@@ -288,6 +257,80 @@ class EditorState:
                     seen.setdefault(oid, None)
             return list(seen)
 
+    # --- snapshots (copies, taken under the lock: callers never touch it) ----------
+    def points_on(self, frame: int) -> list[Point]:
+        """Confirmed points of ``frame`` (a copy)."""
+        with self._lock:
+            return list(self.points.get(frame, []))
+
+    def pending_on(self, frame: int) -> list[Point]:
+        """Points of ``frame`` sent but not answered yet (a copy)."""
+        with self._lock:
+            return list(self.pending.get(frame, []))
+
+    def all_points(self) -> dict[int, list[Point]]:
+        """Confirmed points of every frame that has some (a copy)."""
+        with self._lock:
+            return {f: list(p) for f, p in self.points.items() if p}
+
+    def point_count(self) -> int:
+        """How many confirmed points there are over all frames."""
+        with self._lock:
+            return sum(len(p) for p in self.points.values())
+
+    def missing_points(self, frame: int, points: Sequence[Point]) -> list[Point]:
+        """Those of ``points`` that are not confirmed points of ``frame``."""
+        with self._lock:
+            have = self.points.get(frame, [])
+            return [p for p in points if p not in have]
+
+    def frame_masks(self, frame: int) -> FrameMasks | None:
+        """The masks of ``frame`` (lists copied; arrays shared, never written in place)."""
+        with self._lock:
+            fm = self.masks.get(frame)
+            if fm is None:
+                return None
+            return FrameMasks(list(fm.object_ids), list(fm.arrays), fm.source)
+
+    def mask_key(self, frame: int) -> tuple[int, int] | None:
+        """``(frame, version)`` of ``frame``'s masks, ``None`` when it has none."""
+        with self._lock:
+            if frame not in self.masks:
+                return None
+            return (frame, self.versions.get(frame, 0))
+
+    def keyed_masks(self, frame: int) -> tuple[tuple[int, int], FrameMasks] | None:
+        """``mask_key`` and ``frame_masks`` of ``frame`` read together (one version)."""
+        with self._lock:
+            fm = self.masks.get(frame)
+            if fm is None:
+                return None
+            key = (frame, self.versions.get(frame, 0))
+            return key, FrameMasks(list(fm.object_ids), list(fm.arrays), fm.source)
+
+    def replace_masks(self, frame: int, masks: FrameMasks | None) -> tuple[int, int]:
+        """Set (or with ``None`` forget) ``frame``'s masks; returns the old ``mask_key``."""
+        with self._lock:
+            old = (frame, self.versions.get(frame, 0))
+            if masks is not None and masks.arrays:
+                self.set_masks(frame, masks)
+            else:
+                self.clear_masks(frame)
+            return old
+
+    def reset(self) -> list[int]:
+        """Forget every point and mask; returns the frames that had masks or points."""
+        with self._lock:
+            frames = sorted(set(self.masks) | set(self.points) | set(self.pending))
+            self.clear_all()
+            return frames
+
+    def restore_points(self, frame: int, points: Sequence[Point]) -> None:
+        """Points known from the journal (confirmed by the server in an earlier run)."""
+        with self._lock:
+            if points:
+                self.points[frame] = [(float(x), float(y)) for x, y in points]
+
 
 @dataclass(frozen=True)
 class StripMark:
@@ -327,15 +370,3 @@ def strip_hit(
     if best is not None and best_d <= tolerance_px:
         return best
     return min(frame_count - 1, max(0, int(x * frame_count / max(width, 1e-9))))
-
-
-def duration_for_clip(seconds: float) -> str | None:
-    """The ``duration`` Kling produces for a clip this long ("5" or "10"), or ``None``.
-
-    A clip in the relay's documented slack (up to ``RELAY_DURATION_SLACK_S`` past a bracket)
-    still maps to that bracket.
-    """
-    for (lo, hi), value in limits.DURATION_FOR_BRACKET.items():
-        if lo - 1e-3 <= seconds <= hi + limits.RELAY_DURATION_SLACK_S + 1e-3:
-            return value
-    return None

@@ -1,4 +1,12 @@
-"""The canvas: frame, masks and points on an ``ipycanvas.MultiCanvas``, and click mapping.
+"""The canvas: frame, masks and points on an ``ipycanvas.MultiCanvas``, and where clicks land.
+
+Clicks are read by ``ClickSurface``: a transparent element laid over the canvas, watched
+through ``ipyevents``. The canvas itself never receives a mouse event, because ipycanvas's
+own mouse-down handler focuses the canvas before it reads the position, and focusing
+scrolls a partly hidden canvas into view: the position would be read after the page
+moved. The surface takes the position from the event and the element's box measured in
+the same handler, before any default action, and it does not cancel wheel events, so
+the page scrolls with the wheel over the frame.
 
 What goes to the browser is always an encoded image: the frame as the cache's JPEG bytes,
 the masks as one palette PNG with a transparent background. Each is wrapped in an
@@ -10,21 +18,17 @@ sends a few bytes of drawing commands instead of the picture again.
 
 from __future__ import annotations
 
-import functools
-import io
+import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas, MultiCanvas, hold_canvas
-from PIL import Image
+from ipyevents import Event
 
-from kling_widget import limits
-from kling_widget.media.masks import object_color as media_object_color
-from kling_widget.media.masks import resize_mask
+from kling_widget.editor.state import strip_hit, strip_x
 
 Point = tuple[float, float]
 
@@ -46,18 +50,86 @@ MAX_FRAME_IMAGES = 96
 MAX_MASK_IMAGES = 96
 
 
-def object_color(i: int) -> tuple[int, int, int]:
-    """The colour of the ``i``-th object (by first appearance); stable across frames."""
-    return tuple(media_object_color(i))  # type: ignore[return-value]
+def _number(event: Mapping[str, object], key: str) -> float | None:
+    value = event.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
+
+
+def event_to_norm(event: Mapping[str, object]) -> Point | None:
+    """Normalized (x, y) of a pointer event inside the element it was watched on.
+
+    ``clientX - boundingRectLeft`` (both unrounded, measured in the same handler) over the
+    box's width; ``None`` for an event without a usable position or an element of no size.
+    """
+    values = [
+        _number(event, k)
+        for k in (
+            "clientX",
+            "clientY",
+            "boundingRectLeft",
+            "boundingRectTop",
+            "boundingRectWidth",
+            "boundingRectHeight",
+        )
+    ]
+    if any(v is None for v in values):
+        return None
+    cx, cy, left, top, w, h = (float(v or 0.0) for v in values)
+    if w <= 0 or h <= 0:
+        return None
+    return (min(1.0, max(0.0, (cx - left) / w)), min(1.0, max(0.0, (cy - top) / h)))
+
+
+class ClickSurface:
+    """A transparent layer over ``canvas`` that reports presses as normalized (x, y).
+
+    ``widget`` is what goes in the layout: a one-cell grid holding the canvas and the
+    layer on top of it, so the layer always has the canvas's exact box.
+    """
+
+    def __init__(self, canvas: widgets.DOMWidget, css_class: str) -> None:
+        cell = "1 / 1 / 2 / 2"
+        canvas.layout.grid_area = cell
+        self.layer = widgets.Box(layout=widgets.Layout(width="100%", height="100%", grid_area=cell))
+        self.layer.add_class(css_class)
+        self.widget = widgets.GridBox(
+            [canvas, self.layer],
+            layout=widgets.Layout(
+                width="100%", grid_template_columns="100%", grid_template_rows="auto"
+            ),
+        )
+        # Default action off: a press starts no text selection and focuses nothing.
+        self.events = Event(
+            source=self.layer, watched_events=["mousedown"], prevent_default_action=True
+        )
+        self._callbacks: list[Callable[[float, float], None]] = []
+        self.events.on_dom_event(self._on_event)
+
+    def on_press(self, callback: Callable[[float, float], None]) -> None:
+        """Register ``callback(x, y)`` (normalized, in [0, 1]) for primary-button presses."""
+        self._callbacks.append(callback)
+
+    def _on_event(self, event: Mapping[str, object]) -> None:
+        if event.get("type") != "mousedown" or event.get("button", 0) not in (0, None):
+            return
+        xy = event_to_norm(event)
+        if xy is None:
+            return
+        for cb in list(self._callbacks):
+            cb(*xy)
+
+    def close(self) -> None:
+        """Close the layer, its event watcher and the grid (not the canvas)."""
+        self.events.close()
+        self.layer.close()
+        self.widget.close()
 
 
 class CoordinateMap:
-    """Maps between canvas pixels and normalized [0, 1] frame coordinates.
-
-    ipycanvas reports mouse positions in the canvas's own resolution (it scales the CSS
-    position by ``canvas.width / boundingRect.width``), so the CSS ``width: 100%`` scaling
-    of the element does not enter here: only the canvas width and height do.
-    """
+    """Maps between canvas pixels (the drawing surface) and normalized frame coordinates."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width = width
@@ -74,76 +146,19 @@ class CoordinateMap:
         return (x * self.width, y * self.height)
 
 
-def label_map(
-    arrays: Sequence[np.ndarray], color_indices: Sequence[int], size: tuple[int, int]
-) -> np.ndarray:
-    """(h, w) uint8 labels at display ``size`` (w, h): 0 = nothing, k + 1 = colour k.
-
-    Later objects are drawn over earlier ones where they overlap.
-    """
-    w, h = size
-    labels = np.zeros((h, w), dtype=np.uint8)
-    for arr, ci in zip(arrays, color_indices, strict=True):
-        small = arr if arr.shape == (h, w) else resize_mask(arr, (h, w))
-        labels[small.astype(bool, copy=False)] = (ci % 127) + 1
-    return labels
-
-
-def _edges(labels: np.ndarray) -> np.ndarray:
-    """Pixels whose label differs from a 4-neighbour's and that belong to an object."""
-    e = np.zeros(labels.shape, dtype=bool)
-    e[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    e[1:, :] |= labels[1:, :] != labels[:-1, :]
-    e[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    e[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    e &= labels > 0
-    return e
-
-
-def mask_png(labels: np.ndarray, fill_alpha: int = limits.MASK_ALPHA) -> bytes:
-    """Encode a label map as a palette PNG: translucent fills, opaque outlines, clear rest.
-
-    Palette index k + 1 is colour k at ``fill_alpha``; index 128 + k + 1 is its outline.
-    One byte a pixel keeps the PNG small and quick to encode.
-    """
-    out = labels.copy()
-    edge = _edges(labels)
-    out[edge] += 128
-    palette, alpha = _palette(fill_alpha)
-    img = Image.fromarray(out, mode="P")
-    img.putpalette(palette)
-    buf = io.BytesIO()
-    # compress_level 1: the PNG goes over a local socket, encoding time matters more.
-    img.save(buf, format="PNG", transparency=alpha, compress_level=1)
-    return buf.getvalue()
-
-
-@functools.lru_cache(maxsize=4)
-def _palette(fill_alpha: int) -> tuple[bytes, bytes]:
-    """RGB palette and per-index alpha of ``mask_png``."""
-    palette = bytearray(256 * 3)
-    alpha = bytearray(256)
-    for k in range(127):
-        rgb = object_color(k)
-        for base, a in ((k + 1, fill_alpha), (128 + k + 1, 255)):
-            palette[3 * base : 3 * base + 3] = bytes(rgb)
-            alpha[base] = a
-    return bytes(palette), bytes(alpha)
-
-
 class _ImageLRU:
     """``ipywidgets.Image`` models by key, closing the least recently used beyond a cap."""
 
     def __init__(self, cap: int, fmt: str) -> None:
         self.cap = cap
         self.fmt = fmt
-        self._items: OrderedDict[Any, widgets.Image] = OrderedDict()
+        self._items: OrderedDict[Hashable, widgets.Image] = OrderedDict()
 
-    def get(self, key: Any, make: Callable[[], bytes]) -> widgets.Image:
+    def get(self, key: Hashable, make: Callable[[], bytes]) -> widgets.Image:
         with DRAW_LOCK:
             return self._get(key, make)
 
-    def _get(self, key: Any, make: Callable[[], bytes]) -> widgets.Image:
+    def _get(self, key: Hashable, make: Callable[[], bytes]) -> widgets.Image:
         img = self._items.get(key)
         if img is not None:
             self._items.move_to_end(key)
@@ -155,10 +170,10 @@ class _ImageLRU:
             old.close()
         return img
 
-    def peek(self, key: Any) -> widgets.Image | None:
+    def peek(self, key: Hashable) -> widgets.Image | None:
         return self._items.get(key)
 
-    def discard(self, pred: Callable[[Any], bool]) -> None:
+    def discard(self, pred: Callable[[Hashable], bool]) -> None:
         with DRAW_LOCK:
             for key in [k for k in self._items if pred(k)]:
                 self._items.pop(key).close()
@@ -172,7 +187,9 @@ class _ImageLRU:
 class FrameView:
     """The frame canvas: draws frames, the mask layer and points; reports clicks.
 
-    ``on_click(x, y)`` callbacks receive normalized frame coordinates.
+    ``on_click(x, y)`` callbacks receive normalized frame coordinates. ``widget`` is the
+    canvas with its click surface; its width is set by the layout around it (the drawing
+    surface keeps the display resolution, CSS scales the element).
     """
 
     def __init__(self, width: int, height: int) -> None:
@@ -181,23 +198,23 @@ class FrameView:
             N_LAYERS,
             width=width,
             height=height,
-            # Fill the cell, keep the aspect ratio: the element is scaled by CSS while
-            # its drawing surface stays at display resolution.
-            layout=widgets.Layout(width="100%", height="auto", max_width=f"{width}px"),
+            layout=widgets.Layout(width="100%", height="auto"),
         )
         self.canvas.add_class("kling-frame-canvas")
+        self.surface = ClickSurface(self.canvas, "kling-frame-surface")
+        self.widget = self.surface.widget
         self._frames = _ImageLRU(MAX_FRAME_IMAGES, "jpeg")
         self._masks = _ImageLRU(MAX_MASK_IMAGES, "png")
         self._click_callbacks: list[Callable[[float, float], None]] = []
         self.opacity = 1.0
         # What is on screen now, for redraws (client ready) and for tests.
-        self.frame_key: Any = None
-        self.mask_key: Any = None
+        self.frame_key: Hashable = None
+        self.mask_key: Hashable = None
         self._frame_bytes: Callable[[], bytes] | None = None
         self._mask_bytes: Callable[[], bytes | None] | None = None
         self._points: list[Point] = []
         self._pending: list[Point] = []
-        self.canvas.on_mouse_down(self._on_mouse_down)
+        self.surface.on_press(self._on_press)
         self.canvas.on_client_ready(self.redraw)
 
     @property
@@ -209,13 +226,12 @@ class FrameView:
         """Register ``callback(x, y)`` for clicks, in normalized frame coordinates."""
         self._click_callbacks.append(callback)
 
-    def _on_mouse_down(self, px: float, py: float) -> None:
-        x, y = self.coords.to_norm(px, py)
+    def _on_press(self, x: float, y: float) -> None:
         for cb in list(self._click_callbacks):
             cb(x, y)
 
     # --- drawing ----------------------------------------------------------------
-    def show_frame(self, key: Any, jpeg: Callable[[], bytes]) -> None:
+    def show_frame(self, key: Hashable, jpeg: Callable[[], bytes]) -> None:
         """Draw the frame ``key`` (its JPEG made by ``jpeg()`` the first time only)."""
         self.frame_key = key
         self._frame_bytes = jpeg
@@ -225,7 +241,7 @@ class FrameView:
         with DRAW_LOCK, hold_canvas():
             layer.draw_image(img, 0, 0, w, h)
 
-    def show_masks(self, key: Any, png: Callable[[], bytes | None]) -> None:
+    def show_masks(self, key: Hashable, png: Callable[[], bytes | None]) -> None:
         """Draw the mask layer ``key`` (a PNG from ``png()``, ``None`` for no mask)."""
         self.mask_key = key
         self._mask_bytes = png
@@ -244,7 +260,7 @@ class FrameView:
                 layer.global_alpha = self.opacity
                 layer.draw_image(img, 0, 0, w, h)
 
-    def forget_masks(self, pred: Callable[[Any], bool]) -> None:
+    def forget_masks(self, pred: Callable[[Hashable], bool]) -> None:
         """Close cached mask images whose key matches (they are stale)."""
         self._masks.discard(lambda k: k != self.mask_key and pred(k))
 
@@ -306,6 +322,7 @@ class FrameView:
         """Close the canvas and every image model it holds."""
         self._frames.close()
         self._masks.close()
+        self.surface.close()
         self.canvas.close()
 
 
@@ -323,30 +340,28 @@ class Strip:
         self.canvas = Canvas(
             width=width,
             height=self.HEIGHT,
-            layout=widgets.Layout(width="100%", height="auto", max_width=f"{width}px"),
+            layout=widgets.Layout(width="100%", height="auto"),
         )
         self.canvas.add_class("kling-strip")
+        self.surface = ClickSurface(self.canvas, "kling-strip-surface")
+        self.widget = self.surface.widget
         self._seek_callbacks: list[Callable[[int], None]] = []
         self._last: tuple[list[int], list[int], int] = ([], [], 0)
         self._marked: list[int] = []
-        self.canvas.on_mouse_down(self._on_mouse_down)
+        self.surface.on_press(self._on_press)
         self.canvas.on_client_ready(lambda: self.draw(*self._last))
 
     def on_seek(self, callback: Callable[[int], None]) -> None:
         """Register ``callback(frame)`` for clicks on the strip."""
         self._seek_callbacks.append(callback)
 
-    def _on_mouse_down(self, px: float, py: float) -> None:
-        from kling_widget.editor.state import strip_hit
-
-        frame = strip_hit(px, self.width, self.frame_count, self._marked)
+    def _on_press(self, x: float, y: float) -> None:
+        frame = strip_hit(x * self.width, self.width, self.frame_count, self._marked)
         for cb in list(self._seek_callbacks):
             cb(frame)
 
     def draw(self, points: Sequence[int], tracked: Sequence[int], current: int) -> None:
         """Redraw the strip's marks."""
-        from kling_widget.editor.state import strip_x
-
         self._last = (list(points), list(tracked), current)
         self._marked = sorted(set(points) | set(tracked))
         c = self.canvas
@@ -366,3 +381,8 @@ class Strip:
                 c.fill_rects(xs - 3, np.zeros(len(xs)), 6, h)
             c.fill_style = "#111827"
             c.fill_rect(strip_x(current, n, w) - 1, 0, 2, h)
+
+    def close(self) -> None:
+        """Close the strip's canvas and click surface."""
+        self.surface.close()
+        self.canvas.close()

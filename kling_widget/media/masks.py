@@ -1,4 +1,4 @@
-"""Mask helpers for the widget and the emulator: resize, bbox, area, union, overlays.
+"""Mask helpers for the widget and the emulator: resize, bbox, area, union, burn-in overlay.
 
 Masks are 2-D arrays (any layout: decoded RLE masks are Fortran-ordered) where non-zero
 means "object". Frames are ``(h, w, 3)`` uint8 RGB. Nothing here allocates a full-frame
@@ -24,13 +24,11 @@ from kling_widget.limits import MASK_ALPHA, MASK_COLOR
 __all__ = [
     "PALETTE",
     "blend_lut",
-    "colorize_masks",
     "mask_area",
     "mask_bbox",
     "mask_union",
     "object_color",
     "overlay_mask",
-    "overlay_rgba",
     "resize_mask",
 ]
 
@@ -239,40 +237,3 @@ def overlay_mask(
         np.take(lut[c], channel, out=scratch)
         np.copyto(channel, scratch, where=sel)
     return frame
-
-
-def overlay_rgba(
-    masks: Sequence[npt.ArrayLike],
-    colors: Sequence[Sequence[int]] | None = None,
-    alpha: float = MASK_ALPHA,
-    shape: Sequence[int] | None = None,
-) -> npt.NDArray[np.uint8]:
-    """An ``(h, w, 4)`` uint8 RGBA image of coloured masks, transparent elsewhere.
-
-    ``colors[i]`` (default ``object_color(i)``) paints ``masks[i]`` at opacity ``alpha``;
-    later masks cover earlier ones. Masks are resized (nearest) to ``shape`` = (h, w)
-    when given, which defaults to the first mask's shape. Used for the widget's mask
-    layer, drawn over the frame by the browser.
-    """
-    a = _check_alpha(alpha)
-    arrays = [_as_2d(m, f"masks[{i}]") for i, m in enumerate(masks)]
-    if shape is None:
-        if not arrays:
-            raise ValueError("masks=[]: an overlay of no masks needs shape=(h, w)")
-        h, w = arrays[0].shape
-    else:
-        h, w = _check_hw(shape)
-    if colors is not None and len(colors) != len(arrays):
-        raise ValueError(
-            f"colors has {len(colors)} entries: must give one per mask ({len(arrays)})"
-        )
-    out = np.zeros((h, w, 4), dtype=np.uint8)
-    for i, m in enumerate(arrays):
-        rgb = _check_color(colors[i]) if colors is not None else object_color(i)
-        if m.shape != (h, w):
-            m = resize_mask(m, (h, w))
-        out[_bool(m)] = (*rgb, a)
-    return out
-
-
-colorize_masks = overlay_rgba

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import numpy as np
@@ -30,9 +30,6 @@ import numpy as np
 from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS, ClipLimits
 from kling_widget.media.violations import Violation
-
-if TYPE_CHECKING:
-    from kling_widget.media.frames import FrameCache
 
 __all__ = ["VideoError", "VideoSource", "Violation", "default_video_cache_dir"]
 
@@ -562,12 +559,6 @@ class VideoSource:
         import imageio.v3 as iio
 
         yield from iio.imiter(self.path, plugin="pyav", thread_type="AUTO")
-
-    def frames(self, display_width: int = 960, quality: int = 85) -> FrameCache:
-        """A ``FrameCache`` of this clip scaled to ``display_width`` (never enlarged)."""
-        from kling_widget.media.frames import FrameCache
-
-        return FrameCache(self, display_width=display_width, quality=quality)
 
     def close(self) -> None:
         """Release the frame reader (the source stays usable; it reopens on demand)."""

@@ -70,3 +70,35 @@ def drawn_models(messages: list[Sent]) -> list[str]:
         for name, args in canvas_commands(messages)
         if name == "drawImage"
     ]
+
+
+def press(
+    surface: Any,
+    x: float,
+    y: float,
+    box: tuple[float, float, float, float] = (13.5, -200.25, 800.0, 450.0),
+) -> None:
+    """What the browser sends when the user presses the mouse at normalized (x, y) of a
+    click surface whose box (left, top, width, height) is ``box`` in page pixels."""
+    left, top, width, height = box
+    surface.events._handle_mouse_msg(
+        None,
+        {
+            "type": "mousedown",
+            "button": 0,
+            "clientX": left + x * width,
+            "clientY": top + y * height,
+            "boundingRectLeft": left,
+            "boundingRectTop": top,
+            "boundingRectWidth": width,
+            "boundingRectHeight": height,
+        },
+        [],
+    )
+
+
+def client_for(emu: Any, timeout: float = 300) -> Any:
+    """A ``KlingClient`` pointed at the emulator ``emu``."""
+    from kling_widget.api.client import KlingClient
+
+    return KlingClient(**emu.client_options(), timeout=timeout)

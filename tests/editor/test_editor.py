@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from editor_helpers import CommRecorder
+from editor_helpers import CommRecorder, client_for, press
 from PIL import Image
 
 from kling_widget.editor.editor import Editor
@@ -37,17 +37,14 @@ def requests(emu: Emulator, path: str, method: str = "POST") -> list[Any]:
     return [r for r in emu.requests if r.path == path and r.method == method]
 
 
-def mouse_down(canvas: Any, px: float, py: float) -> None:
-    """What the browser's mousedown message does on the kernel side."""
-    canvas._handle_custom_msg({"event": "mouse_down", "x": px, "y": py}, [])
-
-
 def click(ed: Editor, x: float, y: float) -> tuple[float, float]:
-    """Click the frame at normalized (x, y); returns the canvas pixel clicked."""
+    """Click the frame at normalized (x, y); returns the canvas pixel clicked.
+
+    The frame's box is the canvas's own size here, so ``px / w`` is what the editor records.
+    """
     w, h = ed.view.size
-    px, py = x * w, y * h
-    mouse_down(ed.view.canvas, px, py)
-    return px, py
+    press(ed.view.surface, x, y, box=(0.0, 0.0, float(w), float(h)))
+    return x * w, y * h
 
 
 def coverage(png: bytes | None) -> np.ndarray:
@@ -136,7 +133,7 @@ def emu() -> Iterator[Emulator]:
 def editor(emu: Emulator, sample: Sample, tmp_path: Path, sent: CommRecorder) -> Iterator[Editor]:
     ed = Editor(
         sample.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -205,13 +202,15 @@ def test_clicks_made_while_a_request_runs_are_queued_and_sent_in_order(
     oid = sample.object_ids[0]
     x, y = sample.centre(0, oid)
     gate = threading.Event()
-    editor._worker.submit(gate.wait)  # the worker is busy: clicks must queue
-    clicked = [click(editor, x + dx, y) for dx in (0.0, -0.01, 0.01)]
-    # Handlers returned at once; the points show as pending, nothing was sent yet.
-    w, h = editor.view.size
-    assert editor.state.pending == {0: [(px / w, py / h) for px, py in clicked]}
-    assert requests(emu, ADD) == []
-    gate.set()
+    editor.controller.run_on_api(gate.wait)  # the worker is busy: clicks must queue
+    try:
+        clicked = [click(editor, x + dx, y) for dx in (0.0, -0.01, 0.01)]
+        # Handlers returned at once; the points show as pending, nothing was sent yet.
+        w, h = editor.view.size
+        assert editor.state.pending == {0: [(px / w, py / h) for px, py in clicked]}
+        assert requests(emu, ADD) == []
+    finally:
+        gate.set()
     editor.wait_idle(TIMEOUT)
     got = [r.json["points"] for r in requests(emu, ADD)]
     assert got == [[{"x": px / w, "y": py / h}] for px, py in clicked]
@@ -226,7 +225,7 @@ def test_server_errors_land_in_the_status_line_and_the_python_api_raises(
     emu.faults = FaultPlan().add("error", path="add-selection", status=400, code=1201)
     ed = Editor(
         sample.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -250,8 +249,10 @@ def test_limits_are_enforced_before_sending(editor: Editor, emu: Emulator) -> No
         editor.state.confirm_add(f * 10, [(0.1, 0.1)])
     editor.seek(101)
     click(editor, 0.2, 0.2)
-    assert editor.status.startswith("Could not select that point: frame=101")
-    assert "at most 10 frames" in editor.status
+    # In the user's words, in the status line and next to the tools that were used.
+    assert editor.status.startswith("Could not select that point: Kling allows at most 10")
+    assert "marked frames" in editor.status and "frame=" not in editor.status
+    assert "at most 10 marked frames" in editor.controls.notes["tools"].value
     with pytest.raises(KlingValidationError) as err:
         editor.select(101, [(0.2, 0.2)])
     assert err.value.field == "frame"
@@ -272,7 +273,7 @@ def test_removal_by_clicking_alone_then_a_swap_by_script(
     # One session for both edits: the emulator tracks the selection once.
     editor = Editor(
         short.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -364,7 +365,7 @@ def test_a_reopened_clip_shows_its_points_and_masks_without_api_calls(
     oid = sample.object_ids[0]
     ed = Editor(
         sample.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -376,7 +377,7 @@ def test_a_reopened_clip_shows_its_points_and_masks_without_api_calls(
     n = len(emu.requests)
     again = Editor(
         sample.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -412,13 +413,13 @@ def test_preflight_on_a_bad_clip_then_conform(
 ) -> None:
     clip = tmp_path / "phone.mp4"
     _write_clip(clip, fps=25, size=(640, 360), seconds=2.2)
-    ed = Editor(
-        clip, client=emu.client(timeout=300), uploader=emu.upload, root=tmp_path, autodisplay=False
-    )
+    ed = Editor(clip, client=client_for(emu), uploader=emu.upload, root=tmp_path, autodisplay=False)
     try:
         c = ed.controls
         assert c.preflight.layout.display == "flex"
-        assert "fps 25" in c.preflight_text.value and "resolution 640x360" in c.preflight_text.value
+        text = c.preflight_text.value
+        assert "The clip runs at 25 fps" in text and "The clip is 640×360 px" in text
+        assert "Conform will scale to 1280x720" in text and "conform()" not in text
         assert "breaks Kling's limits" in ed.status
         click(ed, 0.5, 0.5)
         assert ed.status.startswith("Could not select that point")
@@ -449,7 +450,7 @@ def test_without_a_url_on_the_real_api_it_explains_before_any_call(
     try:
         assert "video_url=" in ed.status and "uploader=" in ed.status
         click(ed, 0.5, 0.5)
-        assert ed.status.startswith("Could not select that point: video_url=None")
+        assert ed.status.startswith("Could not select that point: Kling needs a public URL")
         with pytest.raises(KlingValidationError) as err:
             ed.select(0, [(0.5, 0.5)])
         assert err.value.field == "video_url"
@@ -463,10 +464,10 @@ def test_frame_slider_strip_and_prompt_controls(editor: Editor, sample: Sample) 
     c.slider.value = 45
     assert editor.frame == 45
     assert c.frame_label.value == "frame 45 / 149 · 1.50 s"
-    assert editor.view.frame_jpeg == editor._frames.get_jpeg(45)
+    assert editor.view.frame_jpeg == editor.screen.frames.get_jpeg(45)
     editor.select(30, [sample.centre(30, sample.object_ids[0])])
     x30 = (30 + 0.5) * editor.strip.width / sample.frame_count
-    mouse_down(editor.strip.canvas, x30 + 3, 5)
+    press(editor.strip.surface, (x30 + 3) / editor.strip.width, 0.3)
     assert c.slider.value == 30 and editor.frame == 30
     # The prompt follows the mode until the user writes their own.
     assert c.prompt.value == "Delete the selected object from <<<video_1>>>"
@@ -516,7 +517,7 @@ def test_editor_open_reopens_from_the_journal_file(
 ) -> None:
     ed = Editor(
         sample.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -526,7 +527,7 @@ def test_editor_open_reopens_from_the_journal_file(
     points = ed.points
     ed.close()
     n = len(emu.requests)
-    again = Editor.open(journal, client=emu.client(timeout=300), autodisplay=False)
+    again = Editor.open(journal, client=client_for(emu), autodisplay=False)
     try:
         assert again.points == points
         assert again.view.mask_png is not None
@@ -541,13 +542,14 @@ def test_editor_open_reopens_from_the_journal_file(
 def test_shows_itself_once_per_cell(editor: Editor, monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
 
-    import kling_widget.editor.editor as editor_module
+    from kling_widget.editor import display
 
     shown: list[Any] = []
     shell = type("Shell", (), {"kernel": object(), "execution_count": 7})()
-    monkeypatch.setattr(editor_module, "_shell", lambda: shell)
+    monkeypatch.setattr(display, "_shell", lambda: shell)
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
-    editor._autodisplay()  # what Editor(...) does when created in a kernel
+    # What Editor(...) does when created in a kernel.
+    editor._displayed_at = display.autodisplay(editor.widget)
     assert shown == [editor.widget]
     editor._ipython_display_()  # the same cell ends with `ed`: not shown a second time
     assert shown == [editor.widget]
@@ -566,7 +568,7 @@ def test_a_reopened_clip_picks_up_a_running_task_and_shows_its_result(
     # downloads the result and plays it, without creating a second task.
     editor = Editor(
         short.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -577,7 +579,7 @@ def test_a_reopened_clip_picks_up_a_running_task_and_shows_its_result(
     creates = len(requests(emu, CREATE))
     again = Editor(
         short.path,
-        client=emu.client(timeout=300),
+        client=client_for(emu),
         uploader=emu.upload,
         root=tmp_path,
         autodisplay=False,
@@ -591,3 +593,20 @@ def test_a_reopened_clip_picks_up_a_running_task_and_shows_its_result(
         assert [t.task_id for t in emu.tasks()].count(task.task_id) == 1
     finally:
         again.close()
+
+
+def test_a_clip_no_conform_can_fix_offers_no_conform(
+    emu: Emulator, tmp_path: Path, sent: CommRecorder
+) -> None:
+    clip = tmp_path / "one-second.mp4"
+    _write_clip(clip, fps=30, size=(1280, 720), seconds=1.0)
+    ed = Editor(clip, client=client_for(emu), uploader=emu.upload, root=tmp_path, autodisplay=False)
+    try:
+        c = ed.controls
+        assert c.preflight.layout.display == "flex"
+        assert c.conform_button.layout.display == "none"
+        assert "No conform can lengthen a clip" in c.preflight_text.value
+        assert "Press <i>Conform</i>" not in c.preflight_text.value
+        assert "no conform can fix" in ed.status and "Press Conform" not in ed.status
+    finally:
+        ed.close()

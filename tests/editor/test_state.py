@@ -10,15 +10,11 @@ from kling_widget.editor.state import (
     FrameMasks,
     check_frame,
     check_points,
-    default_prompt,
-    duration_for_clip,
     nearest_point,
     play_step,
-    resolve_prompt,
     strip_hit,
     strip_marks,
     strip_x,
-    template_for,
     time_label,
 )
 from kling_widget.errors import KlingValidationError
@@ -130,31 +126,6 @@ def test_strip_marks_and_clicks_snap_to_marks() -> None:
     assert strip_hit(x10 + 40, width, 150, [10]) == int((x10 + 40) * 150 / width)
     assert strip_hit(-5, width, 150, []) == 0
     assert strip_hit(width + 5, width, 150, []) == 149
-
-
-def test_prompts_start_from_the_documented_templates() -> None:
-    for mode in limits.EDIT_MODES:
-        assert template_for(mode) == limits.PROMPT_TEMPLATES[mode]
-        filled = default_prompt(mode)
-        assert "[x]" not in filled and "<<<video_1>>>" in filled
-        assert resolve_prompt(mode, None) == filled
-        assert resolve_prompt(mode, template_for(mode)) == filled
-        assert resolve_prompt(mode, "  ") == filled
-    assert resolve_prompt("removal", "Delete the red ball from <<<video_1>>>") == (
-        "Delete the red ball from <<<video_1>>>"
-    )
-    with pytest.raises(KlingValidationError) as err:
-        template_for("erase")
-    assert err.value.field == "edit_mode"
-
-
-def test_duration_comes_from_the_clip_length() -> None:
-    assert duration_for_clip(5.0) == "5"
-    assert duration_for_clip(2.0) == "5"
-    assert duration_for_clip(5.4) == "5"  # in the relay's slack
-    assert duration_for_clip(6.2) is None
-    assert duration_for_clip(9.0) == "10"
-    assert duration_for_clip(1.0) is None
 
 
 def test_playback_skips_frames_to_keep_real_time() -> None:

@@ -6,25 +6,13 @@ import io
 
 import numpy as np
 import pytest
-from editor_helpers import CommRecorder, canvas_commands, drawn_models
+from editor_helpers import CommRecorder, canvas_commands, drawn_models, press
 from ipycanvas import Canvas
 from PIL import Image
 
 from kling_widget import limits
-from kling_widget.editor.view import (
-    ADD_COLOR,
-    CoordinateMap,
-    FrameView,
-    Strip,
-    label_map,
-    mask_png,
-    object_color,
-)
-
-
-def mouse_down(canvas: object, px: float, py: float) -> None:
-    """What the browser's mousedown message does on the kernel side."""
-    canvas._handle_custom_msg({"event": "mouse_down", "x": px, "y": py}, [])  # type: ignore[attr-defined]
+from kling_widget.editor.masklayer import label_map, mask_png, object_color
+from kling_widget.editor.view import ADD_COLOR, CoordinateMap, FrameView, Strip
 
 
 def client_ready(canvas: Canvas) -> None:
@@ -55,8 +43,8 @@ def test_a_click_reports_normalized_coordinates(sent: CommRecorder) -> None:
     view = FrameView(960, 540)
     got: list[tuple[float, float]] = []
     view.on_click(lambda x, y: got.append((x, y)))
-    mouse_down(view.canvas, 240.0, 405.0)
-    assert got == [(0.25, 0.75)]
+    press(view.surface, 0.25, 0.75)
+    assert got == [pytest.approx((0.25, 0.75), abs=1e-12)]
 
 
 def test_the_canvas_fills_the_cell_and_keeps_its_aspect_ratio(sent: CommRecorder) -> None:
@@ -157,8 +145,8 @@ def test_strip_click_seeks_to_the_mark(sent: CommRecorder) -> None:
     strip.on_seek(seeks.append)
     strip.draw(points=[30], tracked=[], current=0)
     x30 = (30 + 0.5) * 960 / 150
-    mouse_down(strip.canvas, x30 + 4, 9)
-    mouse_down(strip.canvas, 900, 9)
+    press(strip.surface, (x30 + 4) / 960, 0.5)
+    press(strip.surface, 900 / 960, 0.5)
     assert seeks == [30, int(900 * 150 / 960)]
 
 

@@ -72,7 +72,7 @@ def test_first_frame_is_there_before_the_thread_runs(
 def test_uncached_frames_are_decoded_on_demand_in_any_order(
     clip: Path, held: threading.Event, code_of: CodeReader
 ) -> None:
-    cache = VideoSource(clip).frames()
+    cache = FrameCache(VideoSource(clip))
     try:
         # Forward jumps, backward seeks, the last frame: each answered from the second decoder.
         for i in (45, 5, 59, 44, 46, 12, 1):
@@ -108,7 +108,7 @@ def test_every_cached_frame_matches_a_direct_decode(clip: Path) -> None:
 
 def test_frames_are_scaled_to_the_display_width(make_clip: ClipMaker, code_of: CodeReader) -> None:
     source = VideoSource(make_clip("wide1280.mp4", 1280, 720, 30, 12))
-    with source.frames(display_width=960) as cache:
+    with FrameCache(source, display_width=960) as cache:
         assert cache.display_size == (960, 540)
         assert cache.wait_ready(120)
         frame = cache.get_array(7)

@@ -11,13 +11,11 @@ from kling_widget.limits import MASK_ALPHA, MASK_COLOR
 from kling_widget.media.masks import (
     PALETTE,
     blend_lut,
-    colorize_masks,
     mask_area,
     mask_bbox,
     mask_union,
     object_color,
     overlay_mask,
-    overlay_rgba,
     resize_mask,
 )
 from kling_widget.rle import decode_rle, encode_rle
@@ -220,32 +218,7 @@ def test_blend_lut_rounds_half_up() -> None:
     ]
 
 
-# --- RGBA layer and colours --------------------------------------------------------------
-
-
-def test_overlay_rgba_is_transparent_outside_masks_and_later_masks_win() -> None:
-    a = np.zeros((4, 6), np.uint8)
-    b = np.zeros((4, 6), np.uint8)
-    a[0:2, 0:4] = 1
-    b[1:3, 2:6] = 1
-    img = overlay_rgba([a, b], alpha=200)
-    assert img.shape == (4, 6, 4) and img.dtype == np.uint8
-    assert (img[(a == 0) & (b == 0)] == 0).all()
-    assert img[0, 0].tolist() == [*object_color(0), 200]
-    assert img[1, 3].tolist() == [*object_color(1), 200]  # overlap: the later mask
-    assert img[2, 5].tolist() == [*object_color(1), 200]
-
-
-def test_overlay_rgba_resizes_to_the_display_and_takes_colours() -> None:
-    m = np.zeros((100, 200), np.uint8)
-    m[:, 100:] = 1
-    img = colorize_masks([m], colors=[(1, 2, 3)], shape=(10, 20))
-    assert img.shape == (10, 20, 4)
-    assert (img[:, 10:] == (1, 2, 3, MASK_ALPHA)).all()
-    assert (img[:, :10] == 0).all()
-    with pytest.raises(ValueError, match=r"colors has 2 entries"):
-        overlay_rgba([m], colors=[(1, 2, 3), (4, 5, 6)])
-    assert overlay_rgba([], shape=(2, 2)).sum() == 0
+# --- colours --------------------------------------------------------------
 
 
 def test_object_colours_are_distinct_and_start_with_klings() -> None:
