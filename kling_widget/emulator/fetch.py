@@ -5,13 +5,15 @@ files, ``file://`` paths, and http(s) URLs whose host is a loopback address (127
 ``::1``, ``localhost``). Anything else answers 1201 "not reachable from the emulator".
 Redirects are followed by hand, at most ``MAX_REDIRECTS``, and only to loopback URLs: a
 loopback URL that redirects to another host is refused (1201), so a request can never make
-the emulator reach beyond the machine. A download stops (1201) once it passes its size cap.
+the emulator reach beyond the machine. A download stops (1201) once it passes its size cap
+or ``FETCH_DEADLINE_S``.
 Imports only ``emulator.envelope`` and ``emulator.uploads``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -27,6 +29,8 @@ REACH_RULE = (
 MAX_REDIRECTS = 5
 # Per connect/read/write; a loopback server that stalls longer than this fails the fetch.
 FETCH_TIMEOUT_S = 30.0
+# The whole download, redirects included; a server that drips bytes fails the fetch too.
+FETCH_DEADLINE_S = 300.0
 
 
 def is_loopback_url(url: str) -> bool:
@@ -84,6 +88,7 @@ class Fetcher:
     def _download(self, field: str, url: str, cap: int) -> tuple[Path, StoredFile]:
         current = url
         file_id: str | None = None
+        deadline = time.monotonic() + FETCH_DEADLINE_S
         try:
             with httpx.Client(
                 timeout=FETCH_TIMEOUT_S, follow_redirects=False, trust_env=False
@@ -98,7 +103,7 @@ class Fetcher:
                         # Named after the final URL: a redirect's own path says nothing.
                         name = safe_name(unquote(urlsplit(current).path), default="download")
                         file_id, dest = self.files.reserve(name)
-                        self._save(field, url, resp, dest, cap)
+                        self._save(field, url, resp, dest, cap, deadline)
                         return dest, self.files.register(file_id, dest)
                 raise invalid(field, url, f"more than {MAX_REDIRECTS} redirects")
         except httpx.HTTPError as exc:
@@ -127,7 +132,9 @@ class Fetcher:
             )
         return target
 
-    def _save(self, field: str, url: str, resp: httpx.Response, dest: Path, cap: int) -> None:
+    def _save(
+        self, field: str, url: str, resp: httpx.Response, dest: Path, cap: int, deadline: float
+    ) -> None:
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit():
             self._check_size(field, url, int(declared), cap)
@@ -137,6 +144,8 @@ class Fetcher:
                 written += len(chunk)
                 if written > cap:
                     raise invalid(field, url, f"the file has more than {cap} bytes")
+                if time.monotonic() > deadline:
+                    raise invalid(field, url, f"the download took over {FETCH_DEADLINE_S:g} s")
                 fh.write(chunk)
 
     def read_bytes(self, field: str, url: str, limit: int | None = None) -> bytes:

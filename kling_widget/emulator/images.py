@@ -29,7 +29,7 @@ def _describe(data: bytes) -> str:
 def image_bytes(fetch: Fetcher, field: str, value: str) -> bytes:
     """The bytes of an image given as a URL (under the fetch rules) or raw base64."""
     if v.is_url(value) or value.startswith("file://"):
-        return fetch.read_bytes(field, value, limit=IMAGE_MAX_BYTES + 1)
+        return fetch.read_bytes(field, value, limit=IMAGE_MAX_BYTES)
     try:
         v.check_image_base64(field, value)
     except KlingValidationError as err:

@@ -20,7 +20,7 @@ import pytest
 from emu_helpers import ME, OMNI, assert_envelope, call, client_of, disc_centre
 from PIL import Image
 
-from kling_widget.emulator import BodyLimits, Emulator
+from kling_widget.emulator import BodyLimits, Emulator, fetch
 
 PROMPT = "Delete the red disc from <<<video_1>>>"
 
@@ -68,12 +68,27 @@ class Redirector:
                     self._redirect(parse_qs(parts.query)["url"][0])
                 elif parts.path == "/loop":
                     self._redirect("/loop")
+                elif parts.path in ("/endless.png", "/drip.png"):
+                    self._endless(pause=0.05 if parts.path == "/drip.png" else 0.0)
                 else:
                     self.send_response(200)
                     self.send_header("Content-Type", "image/png")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
+
+            def _endless(self, pause: float) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+                self.close_connection = True
+                piece = payload[:1024] if pause else b"\0" * (1 << 16)
+                try:
+                    while True:
+                        self.wfile.write(piece)
+                        time.sleep(pause)
+                except OSError:
+                    return
 
             def _redirect(self, where: str) -> None:
                 self.send_response(302)
@@ -357,6 +372,24 @@ def test_an_image_url_redirecting_elsewhere_is_refused(
     fine = call(emu, "POST", ME, swap_body(marked, f"{redirector.base}/file.png"))
     assert_envelope(fine, 200, 0)
     assert len(emu.tasks()) == 1
+
+
+def test_an_endless_image_download_stops_at_the_cap(
+    emu: Emulator, redirector: Redirector, marked: str
+) -> None:
+    before = stored_folders(emu)
+    resp = call(emu, "POST", ME, swap_body(marked, f"{redirector.base}/endless.png"))
+    message = assert_envelope(resp, 400, 1201)["message"]
+    assert "more than 10485760 bytes" in message
+    assert stored_folders(emu) == before
+
+
+def test_a_dripping_download_stops_at_the_deadline(
+    emu: Emulator, redirector: Redirector, marked: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch, "FETCH_DEADLINE_S", 1.0)
+    resp = call(emu, "POST", ME, swap_body(marked, f"{redirector.base}/drip.png"))
+    assert "took over 1 s" in assert_envelope(resp, 400, 1201)["message"]
 
 
 # -- broken images -----------------------------------------------------------------------------
