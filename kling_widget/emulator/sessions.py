@@ -57,7 +57,8 @@ MERGE_OVERLAP = 0.5
 # When nothing stands out around a click, its object is a small disc of this radius
 # (fraction of the frame's shorter side).
 FALLBACK_RADIUS = 0.02
-# Masks compress well; a low zlib level keeps a 1080p mask's PNG to a few ms.
+# Masks are long runs: zlib's run-length strategy at a low level keeps a 1080p mask's
+# PNG small and quick to make.
 PNG_COMPRESSION = 1
 
 Anchors = dict[int, tuple[BoolArray, ColourModel]]
@@ -79,7 +80,14 @@ class MarkedPoint:
 def png_base64(mask: BoolArray) -> str:
     """A mask as raw base64 of a greyscale PNG (0 / 255), without a ``data:`` prefix."""
     ok, data = cv2.imencode(
-        ".png", mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+        ".png",
+        mask.astype(np.uint8) * 255,
+        [
+            cv2.IMWRITE_PNG_COMPRESSION,
+            PNG_COMPRESSION,
+            cv2.IMWRITE_PNG_STRATEGY,
+            cv2.IMWRITE_PNG_STRATEGY_RLE,
+        ],
     )
     if not ok:
         raise RuntimeError("PNG encoding of a mask failed")

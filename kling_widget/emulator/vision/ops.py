@@ -30,6 +30,10 @@ cv2.setNumThreads(1)
 cv2.setRNGSeed(0)
 
 
+# Morphology with discs up to this radius uses a kernel; larger ones a distance transform.
+SMALL_RADIUS = 3
+
+
 def work_size(height: int, width: int) -> tuple[int, int]:
     """(h, w) of the work-resolution frames of a ``height`` x ``width`` clip."""
     scale = min(1.0, WORK_MAX_SIDE / max(height, width))
@@ -69,6 +73,10 @@ def dilate(mask: BoolArray, radius: int) -> BoolArray:
     if radius <= 0:
         same: BoolArray = mask.copy()
         return same
+    if radius > SMALL_RADIUS:
+        # Large discs: a distance transform costs the same for any radius.
+        dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+        return np.asarray(dist <= radius, dtype=bool)
     return np.asarray(cv2.dilate(mask.astype(np.uint8), disc(radius)), dtype=bool)
 
 
@@ -77,6 +85,10 @@ def erode(mask: BoolArray, radius: int) -> BoolArray:
     if radius <= 0:
         same: BoolArray = mask.copy()
         return same
+    padded = np.pad(mask.astype(np.uint8), 1)
+    if radius > SMALL_RADIUS:
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_5)[1:-1, 1:-1]
+        return np.asarray(dist > radius, dtype=bool)
     padded = np.pad(mask.astype(np.uint8), radius)
     out = cv2.erode(padded, disc(radius))[radius:-radius, radius:-radius]
     return np.asarray(out, dtype=bool)
@@ -91,7 +103,9 @@ def component_at(mask: BoolArray, seeds: BoolArray) -> BoolArray:
     hit = hit[hit > 0]
     if hit.size == 0:
         return np.zeros_like(mask)
-    return np.isin(labels, hit)
+    keep = np.zeros(count, dtype=bool)
+    keep[hit] = True
+    return np.asarray(keep[labels], dtype=bool)
 
 
 def fill_holes(mask: BoolArray) -> BoolArray:
