@@ -610,3 +610,63 @@ def test_a_clip_no_conform_can_fix_offers_no_conform(
         assert "no conform can fix" in ed.status and "Press Conform" not in ed.status
     finally:
         ed.close()
+
+
+def test_after_a_kill_during_rendering_a_new_editor_restores_and_waits(
+    short: ShortClip, tmp_path: Path, sent: CommRecorder
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # Slow enough that the child is killed while Kling renders.
+    with Emulator(api_key="reopen-key", task_delays=(1.0, 4.0)) as emu:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
+        env.update({"KLING_BASE_URL": emu.base_url, "KLING_API_KEY": "reopen-key"})
+        x, y = short.centre(0)
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).parent / "_editor_child.py"),
+                str(short.path),
+                str(tmp_path / "kp"),
+                str(x),
+                str(y),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = child.stdout.readline() if child.stdout else ""
+            assert line.startswith("CREATED"), line
+            task_id = line.split()[1]
+            # While the child lives, a second editor on the clip is a read-only view.
+            other = Editor(
+                short.path, client=client_for(emu), root=tmp_path / "kp", autodisplay=False
+            )
+            try:
+                assert other.read_only
+                assert "open in another editor" in other.status
+                assert other.controls.edit_panel.layout.display == "none"
+                with pytest.raises(KlingValidationError):
+                    other.select(0, [(x, y)])
+            finally:
+                other.close()
+            assert [t.task_id for t in emu.tasks()] == [task_id]
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        ed = Editor(short.path, client=client_for(emu), root=tmp_path / "kp", autodisplay=False)
+        try:
+            assert ed.status == (
+                "Restored 1 point on 1 frame and 1 running task from the journal."
+            ), ed.status
+            path = ed.wait()
+            assert path.is_file() and path.stat().st_size > 0
+            assert ed.result == path
+            assert ed.task is not None and ed.task.task_id == task_id and ed.task.succeeded
+            assert len(requests(emu, CREATE)) == 1
+        finally:
+            ed.close()

@@ -1,0 +1,423 @@
+"""The click matrix shared by the browser tests: clips, the notebook, servers, one click.
+
+Each front end (JupyterLab 4, Notebook 7, Voila) serves a temporary folder holding three
+clips (landscape 16:9, portrait 9:16, square) and one notebook that opens an editor on
+each. For every clip the test clicks the object with the frame fully visible, then with
+the frame partly below the fold and partly above it, and checks:
+
+* the recorded point (what the kernel sent in add-selection) is within one video pixel
+  of the clicked point, measured from the canvas box at the moment of the click;
+* the page did not move (no focus scroll);
+* the pixel under the click takes the mask's tint once the reply is in.
+
+Chromium is Debian's (never a downloaded browser). Nothing is written in the checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import nbformat
+import numpy as np
+
+from kling_widget.emulator import Emulator
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+API_KEY = "browser-matrix-key"
+TOKEN = "kling-browser-matrix"
+VIEWPORT = {"width": 1280, "height": 800}
+NOTEBOOK = "matrix.ipynb"
+FPS = 24
+SECONDS = 2.25
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One clip shape of the matrix."""
+
+    name: str
+    width: int
+    height: int
+
+
+SHAPES = (Shape("landscape", 1280, 720), Shape("portrait", 720, 1280), Shape("square", 720, 720))
+# Where the frame is when clicked, and which part of the visible frame is clicked.
+VISIBILITY = ("fully visible", "partly below the fold", "partly above the fold")
+# Frame of the clip each visibility clicks (a fresh frame each: its mask is new).
+FRAME_FOR = {"fully visible": 0, "partly below the fold": 20, "partly above the fold": 40}
+
+
+def disc_centre(shape: Shape, frame: int) -> tuple[float, float]:
+    """Normalized centre of the red disc on ``frame`` (it drifts right a little)."""
+    return (0.45 + 0.002 * frame, 0.5)
+
+
+def disc_radius(shape: Shape) -> float:
+    """Disc radius in pixels: a third of the shorter side."""
+    return min(shape.width, shape.height) / 3
+
+
+def write_clip(path: Path, shape: Shape) -> None:
+    """A textured green background with a red disc: H.264, 24 fps, 2.25 s."""
+    rng = np.random.default_rng(3)
+    h, w = shape.height, shape.width
+    noise = rng.integers(0, 30, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    bg = np.kron(noise, np.ones((8, 8, 1), np.uint8))[:h, :w] + np.array([40, 110, 60], np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    n = round(FPS * SECONDS)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": "20", "preset": "ultrafast", "g": "12"}
+        for i in range(n):
+            cx, cy = disc_centre(shape, i)
+            img = bg.copy()
+            inside = (xx - cx * w) ** 2 + (yy - cy * h) ** 2 <= disc_radius(shape) ** 2
+            img[inside] = (215, 40, 45)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def write_notebook(folder: Path) -> None:
+    """The notebook: a spacer above each editor, so each can be put anywhere on screen."""
+    cells = [
+        nbformat.v4.new_code_cell(
+            "from IPython.display import HTML, display\n"
+            "from kling_widget import Editor\n"
+            "editors = {}"
+        )
+    ]
+    for shape in SHAPES:
+        cells.append(
+            nbformat.v4.new_code_cell(
+                "display(HTML('<div style=\"height:700px;background:#f3f4f6\">spacer</div>'))\n"
+                f"editors[{shape.name!r}] = Editor({shape.name + '.mp4'!r}, root='kp-{shape.name}')"
+            )
+        )
+    cells.append(
+        nbformat.v4.new_code_cell(
+            "display(HTML('<div style=\"height:900px;background:#f3f4f6\">end</div>'))"
+        )
+    )
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, folder / NOTEBOOK)
+
+
+def prepare_folder(folder: Path) -> None:
+    """Clips and notebook in ``folder`` (a temporary directory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for shape in SHAPES:
+        write_clip(folder / f"{shape.name}.mp4", shape)
+    write_notebook(folder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kernel_env(emu: Emulator, tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
+    env.update(
+        {
+            "KLING_BASE_URL": emu.base_url,
+            "KLING_API_KEY": API_KEY,
+            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+            "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+            "JUPYTER_DATA_DIR": str(tmp / "data"),
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def server(
+    cmd: list[str], env: dict[str, str], cwd: Path, status_url: str, log: Path
+) -> Iterator[None]:
+    """Run a Jupyter/Voila server until the block ends; waits for ``status_url``."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "voila" not in cmd[2]:
+        cmd = [*cmd, "--allow-root"]  # containers and CI run as root; still loopback + token
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(status_url, timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"server did not answer {status_url}:\n{log.read_text()[-4000:]}"
+                )
+            time.sleep(0.3)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def poll(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def adds(emu: Emulator) -> list[dict[str, Any]]:
+    """Bodies of every add-selection the kernels sent, in order."""
+    out = []
+    for r in emu.requests:
+        if r.method == "POST" and r.path.endswith("/add-selection"):
+            body = getattr(r, "json", None)
+            out.append(body if body is not None else json.loads(r.body))
+    return out
+
+
+PIXEL_JS = """(el, [x, y]) => {
+    const ctx = el.getContext('2d');
+    return Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data);
+}"""
+
+FILLED_JS = """(el) => {
+    const ctx = el.getContext('2d');
+    const d = ctx.getImageData(0, 0, el.width, el.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4 * 97) if (d[i] > 0) n++;
+    return n;
+}"""
+
+_SCROLLER = """
+    let p = el.parentElement;
+    while (p) {
+        const s = getComputedStyle(p);
+        if (p.scrollHeight > p.clientHeight + 1 && /(auto|scroll)/.test(s.overflowY)) break;
+        p = p.parentElement;
+    }
+    const sc = p || document.scrollingElement;
+"""
+# Scrolls the element's scrolling ancestor (or the page) so the element's top is at ``top``
+# (viewport pixels); returns the element's top afterwards.
+SCROLL_JS = (
+    "(el, top) => {"
+    + _SCROLLER
+    + """
+    sc.scrollTop += el.getBoundingClientRect().top - top;
+    return el.getBoundingClientRect().top;
+}"""
+)
+# The visible band (top, bottom) of the element's scrolling ancestor, in viewport pixels.
+BAND_JS = (
+    "(el) => {"
+    + _SCROLLER
+    + """
+    if (!p) return [0, window.innerHeight];
+    const r = sc.getBoundingClientRect();
+    return [Math.max(0, r.top), Math.min(window.innerHeight, r.bottom)];
+}"""
+)
+
+RECT_JS = (
+    "el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }"
+)
+
+
+@dataclass
+class CellResult:
+    """One cell of the matrix, as measured."""
+
+    front_end: str
+    shape: str
+    visibility: str
+    dx_px: float
+    dy_px: float
+    page_moved_px: float
+    visible_fraction: float
+    whole_frame_fits: bool
+
+    def line(self) -> str:
+        return (
+            f"{self.front_end:9s} {self.shape:9s} {self.visibility:22s} "
+            f"offset dx={self.dx_px:.3f} dy={self.dy_px:.3f} video px; page moved "
+            f"{self.page_moved_px:.1f} px; {self.visible_fraction:.0%} of the frame on screen; "
+            f"whole frame fits the window: {self.whole_frame_fits}"
+        )
+
+
+def seek_by_strip(page: Any, index: int, shape: Shape, frame: int) -> None:
+    """Press the strip under editor ``index`` at ``frame``'s slot (seeks the editor)."""
+    strip = page.query_selector_all(".kling-strip-surface")[index]
+    strip.evaluate(SCROLL_JS, 200)
+    left, top, width, height = strip.evaluate(RECT_JS)
+    n = round(FPS * SECONDS)
+    x = left + (frame + 0.5) * width / n
+    page.mouse.click(round(x), round(top + height / 2))
+
+
+def click_cell(
+    page: Any, emu: Emulator, front_end: str, index: int, shape: Shape, visibility: str
+) -> CellResult:
+    """Put editor ``index``'s frame where ``visibility`` says, click the disc, measure."""
+    canvas = page.query_selector_all("canvas.kling-frame-canvas")[index]
+    surface = page.query_selector_all(".kling-frame-surface")[index]
+    frame = FRAME_FOR[visibility]
+    seek_by_strip(page, index, shape, frame)
+    band_top, band_bottom = surface.evaluate(BAND_JS)
+    left, top, width, height = surface.evaluate(RECT_JS)
+    fits = height <= band_bottom - band_top
+    # Where the frame goes: centred when fully visible; 45% of it showing otherwise.
+    cx, cy = disc_centre(shape, frame)
+    r_y = disc_radius(shape) / shape.height
+    if visibility == "fully visible":
+        want_top = band_top + max(2.0, (band_bottom - band_top - height) / 2)
+        target = (cx + 0.05, cy - 0.3 * r_y)
+    elif visibility == "partly below the fold":
+        want_top = band_bottom - 0.45 * height
+        target = (cx - 0.05, cy - 0.5 * r_y)
+    else:
+        want_top = band_top - 0.55 * height
+        target = (cx + 0.03, cy + 0.5 * r_y)
+    surface.evaluate(SCROLL_JS, want_top)
+    page.wait_for_timeout(300)
+    left, top, width, height = surface.evaluate(RECT_JS)
+    visible = (min(band_bottom, top + height) - max(band_top, top)) / height
+    size = canvas.evaluate("el => [el.width, el.height]")
+    # The pointer goes to a whole page pixel; the expected point is measured from the box.
+    px = round(left + target[0] * width)
+    py = round(top + target[1] * height)
+    assert band_top <= py < band_bottom, f"target {py} off screen (frame {top}, {height})"
+    expected = ((px - left) / width, (py - top) / height)
+    canvas_xy = (expected[0] * size[0], expected[1] * size[1])
+    poll(
+        lambda: canvas.evaluate(PIXEL_JS, list(canvas_xy))[0] > 150,
+        60,
+        f"frame {frame} of the {shape.name} clip on the canvas",
+    )
+    before = canvas.evaluate(PIXEL_JS, list(canvas_xy))
+    n_before = len(adds(emu))
+    page.mouse.click(px, py)
+    after_top = surface.evaluate(RECT_JS)[1]
+    body = poll(
+        lambda: adds(emu)[n_before:], 90, f"add-selection ({front_end}, {shape.name}, {visibility})"
+    )[0]
+    (point,) = body["points"]
+    dx = abs(point["x"] - expected[0]) * shape.width
+    dy = abs(point["y"] - expected[1]) * shape.height
+
+    def tinted() -> bool:
+        now = canvas.evaluate(PIXEL_JS, list(canvas_xy))
+        return sum(abs(a - b) for a, b in zip(now[:3], before[:3], strict=True)) > 30
+
+    poll(tinted, 90, f"the mask overlay under the click ({front_end}, {shape.name}, {visibility})")
+    result = CellResult(
+        front_end, shape.name, visibility, dx, dy, abs(after_top - top), visible, fits
+    )
+    print(result.line(), flush=True)
+    return result
+
+
+def open_browser(p: Any) -> Any:
+    from pathlib import Path as _P
+
+    if not _P(CHROMIUM).exists():
+        raise AssertionError(
+            f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does)"
+        )
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def wait_for_editors(page: Any) -> None:
+    """All three editors drawn (a frame on each canvas)."""
+    poll(
+        lambda: len(page.query_selector_all("canvas.kling-frame-canvas")) >= len(SHAPES),
+        240,
+        "three editors on the page",
+        interval=1.0,
+    )
+    for i in range(len(SHAPES)):
+        canvas = page.query_selector_all("canvas.kling-frame-canvas")[i]
+        canvas.scroll_into_view_if_needed()
+        poll(lambda c=canvas: c.evaluate(FILLED_JS) > 100, 120, f"a frame on editor {i}")
+
+
+def run_matrix(page: Any, emu: Emulator, front_end: str) -> list[CellResult]:
+    """Every shape x visibility cell on an open page; asserts each, returns the figures."""
+    wait_for_editors(page)
+    results = []
+    for i, shape in enumerate(SHAPES):
+        for visibility in VISIBILITY:
+            results.append(click_cell(page, emu, front_end, i, shape, visibility))
+    for r in results:
+        assert r.dx_px <= 1.0 and r.dy_px <= 1.0, r.line()
+        assert r.page_moved_px <= 1.0, r.line()
+        assert r.whole_frame_fits, r.line()
+    return results
+
+
+def settle_lab(page: Any, seconds: float = 6.0) -> None:
+    """Answer JupyterLab's start-up prompts (kernel choice, news) as a person would."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for sel in (".jp-Dialog button.jp-mod-accept", ".jp-toast-button >> text=No"):
+            el = page.query_selector(sel)
+            if el is not None and el.is_visible():
+                with contextlib.suppress(PlaywrightError):
+                    el.click(timeout=5_000)
+                deadline = time.monotonic() + 2.0
+        time.sleep(0.25)
+
+
+def save_failure(page: Any, dest: Path) -> None:
+    """What the page looked like when a test failed (into the test's tmp folder)."""
+    try:
+        page.screenshot(path=str(dest / "failure.png"))
+        (dest / "failure.txt").write_text(page.inner_text("body"))
+        print(f"failure screenshot: {dest / 'failure.png'}", file=sys.stderr)
+    except Exception as exc:  # the browser may be gone; keep the original error
+        print(f"could not save the failure screenshot: {exc}", file=sys.stderr)

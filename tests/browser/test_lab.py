@@ -1,0 +1,90 @@
+"""JupyterLab 4: every clip shape, the frame fully visible and partly off screen; each
+click is recorded where it landed (kernel side) and the mask appears under it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from matrix import (
+    API_KEY,
+    NOTEBOOK,
+    TOKEN,
+    VIEWPORT,
+    free_port,
+    kernel_env,
+    open_browser,
+    prepare_folder,
+    run_matrix,
+    save_failure,
+    server,
+    settle_lab,
+)
+
+from kling_widget.emulator import Emulator
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator(api_key=API_KEY) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, emu: Emulator) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "work"
+    prepare_folder(root)
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        f"--LabApp.user_settings_dir={tmp / 'settings'}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with server(
+        cmd, kernel_env(emu, tmp), root, f"{base}/api/status?token={TOKEN}", tmp / "lab.log"
+    ):
+        yield base, tmp
+
+
+@pytest.mark.timeout(600)
+def test_clicks_land_where_clicked_in_jupyterlab(lab: tuple[str, Path], emu: Emulator) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, tmp = lab
+    with sync_playwright() as p:
+        browser = open_browser(p)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(120_000)
+        try:
+            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={TOKEN}", wait_until="domcontentloaded")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            settle_lab(page)
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
+            )
+            settle_lab(page, 2.0)
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            run_matrix(page, emu, "lab")
+        except BaseException:
+            save_failure(page, tmp)
+            raise
+        finally:
+            browser.close()
