@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,11 @@ class EditorUI(Protocol):
         """The wait ended: the result's path, or ``None`` after a failure."""
 
 
+# Told of every selection change a worker made: (op, frame, points, wiped) where op is
+# "add", "delete" or "clear" and ``wiped`` (a clear's) the points it removed per frame.
+SelectionListener = Callable[[str, int | None, Sequence[Point], Mapping[int, list[Point]]], None]
+
+
 @dataclass(frozen=True)
 class Restored:
     """What the journal gave back when the editor opened."""
@@ -87,6 +92,7 @@ class EditorController:
         self.result: Path | None = None
         self.preview: Preview | None = None
         self._resumed: Future[None] | None = None
+        self.selection_listeners: list[SelectionListener] = []
         self._api = ThreadPoolExecutor(1, thread_name_prefix="kling-editor-api")
         self._tasks = ThreadPoolExecutor(1, thread_name_prefix="kling-editor-task")
 
@@ -205,6 +211,7 @@ class EditorController:
                 self.ui.say(explain(f"select on frame {frame}", exc), "error", near="tools")
                 raise
             self.apply_selection(frame, pts, selection)
+            self._selection_changed("add", frame, pts)
             n = len(selection.masks)
             self.ui.say(
                 f"Frame {frame}: {n} object{'s' if n != 1 else ''} selected. Click more, "
@@ -243,6 +250,7 @@ class EditorController:
             except Exception as exc:
                 self.ui.say(explain(f"remove the point on frame {frame}", exc), "error", "tools")
                 raise
+            self._selection_changed("delete", frame, pts)
             self.ui.masks_changed(frame)
             self.ui.say(f"Point removed from frame {frame}.", "ok")
             return selection
@@ -261,12 +269,26 @@ class EditorController:
             except Exception as exc:
                 self.ui.say(explain("clear the selection", exc), "error", near="tools")
                 raise
+            wiped = self.state.all_points()
             frames = self.state.reset()
             self.preview = None
+            self._selection_changed("clear", None, [], wiped)
             self.ui.selection_cleared(frames)
             self.ui.say("Every point and mask was removed. Click the object to start again.", "ok")
 
         return self._on_api(run)
+
+    def _selection_changed(
+        self,
+        op: str,
+        frame: int | None,
+        points: Sequence[Point],
+        wiped: Mapping[int, list[Point]] | None = None,
+    ) -> None:
+        for listener in list(self.selection_listeners):
+            # A listener's failure must not turn a change the server made into an error.
+            with contextlib.suppress(Exception):
+                listener(op, frame, points, wiped or {})
 
     def submit_preview(self) -> Future[Preview]:
         """Queue preview-selection; the tracked masks land in the state."""
