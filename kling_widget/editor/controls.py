@@ -4,10 +4,11 @@ Widgets only, no behaviour: the ``Editor`` wires each control to its Python API,
 button and a script call do the same thing. Each group of controls has a note line next
 to it, where a refused action explains itself (the status line says it too).
 
-Layout: the frame, the strip, the slider and the tool row sit in one "stage" whose
-maximum width keeps the whole frame within ``FIT_VH`` of the window's height, so every
-clip shape fits a 1280x800 window and those rows stay aligned with the frame at any
-width. Imports only widgets, Pillow and ``editor.state``.
+Layout: the frame, the strip and the slider sit in one "stage" whose maximum width keeps
+the whole frame within ``FIT_VH`` of the window's height, so every clip shape fits a
+1280x800 window and the strip and slider stay aligned with the frame at any width; the
+buttons below start at the frame's left edge and wrap only when the
+cell is narrow. Imports only widgets, Pillow, ``rules`` and ``editor.state``.
 """
 
 from __future__ import annotations
@@ -105,14 +106,22 @@ class Controls:
             step=1,
             readout=False,
             continuous_update=True,
-            layout=widgets.Layout(flex="1 1 auto", min_width="120px"),
+            layout=widgets.Layout(flex="1 1 auto", min_width="60px", width="auto"),
         )
         self.play = widgets.Play(
-            value=0, min=0, max=last, step=step, interval=interval, show_repeat=False
+            value=0,
+            min=0,
+            max=last,
+            step=step,
+            interval=interval,
+            show_repeat=False,
+            layout=widgets.Layout(flex="0 0 auto", width="auto"),
         )
         # Linked in the browser: playback does not wait for the kernel to move the slider.
         self._link = widgets.jslink((self.play, "value"), (self.slider, "value"))
-        self.frame_label = widgets.Label(time_label(0, frame_count, fps))
+        self.frame_label = widgets.Label(
+            time_label(0, frame_count, fps), layout=widgets.Layout(flex="0 0 auto")
+        )
 
         # --- tools --------------------------------------------------------------
         self.tool = widgets.ToggleButtons(
@@ -224,6 +233,8 @@ class Controls:
                 self.status,
                 self.preflight,
                 self.stage,
+                self.tools,
+                self.notes["tools"],
                 self.preview_out,
                 self.edit_panel,
                 self.result,
@@ -237,7 +248,7 @@ class Controls:
         self, frame: widgets.Widget, strip: widgets.Widget, display_size: tuple[int, int]
     ) -> None:
         """Put the frame and strip in the stage, sized for the frame's shape."""
-        self.stage.children = [frame, strip, self.playback, self.tools, self.notes["tools"]]
+        self.stage.children = [frame, strip, self.playback]
         self.stage.layout.max_width = stage_max_width(*display_size)
 
     def note(self, target: str, text: str, level: str = "info") -> None:

@@ -60,22 +60,18 @@ class Editor:
             uploader = display.default_uploader(client)
         self._client, self._video_url, self._uploader = client, video_url, uploader
         self._root_dir = Path(root)
-        project: Project | None
+
+        def project_for(read_only: bool) -> Project:
+            status = None if read_only else self._project_status
+            return Project(clip, client, video_url=video_url, uploader=uploader, root=root,
+                           on_status=status, read_only=read_only)  # fmt: skip
+
         try:
-            project = Project(
-                clip,
-                client,
-                video_url=video_url,
-                uploader=uploader,
-                root=root,
-                on_status=self._project_status,
-            )
-            source = project.source
-            locked = ""
+            project, locked = project_for(False), ""
         except JournalLockedError as exc:
-            project, source = None, VideoSource(clip)
-            locked = display.locked_message(exc)
-        self._start(project, source, display_width, notice, locked)
+            # Open elsewhere: shown read-only (its points and masks), nothing is sent.
+            project, locked = project_for(True), display.locked_message(exc)
+        self._start(project, project.source, display_width, notice, locked)
         if autodisplay:
             self._displayed_at = display.autodisplay(self.widget)
 
@@ -119,7 +115,8 @@ class Editor:
         self.actions = Actions(self)
         self._attach(project, source, rebuild=False)
         self.actions.wire()
-        back = self.controller.restore()
+        self.controller.restore()
+        back = project.restored if project is not None else None
         self.show(0)
         if locked:
             self.say(locked, "error", near="clip")
@@ -129,11 +126,12 @@ class Editor:
             self.say(messages.clip_summary(self.screen.violations), "error", near="clip")
         elif problem := display.url_problem(self._video_url, self._uploader, project):
             self.say(problem, "error")
-        elif back.points or back.running:
-            self.say(messages.restored(back.points, back.frames, back.running), "ok")
+        elif back is not None and (back.points or back.running):
+            self.say(f"{back}.", "ok")
         else:
             self.say(messages.greeting(notice), "info")
-        self.controller.resume_unfinished()
+        if not locked:
+            self.controller.resume_unfinished()
 
     def _attach(self, project: Project | None, source: VideoSource, rebuild: bool = True) -> None:
         """Connect a (new) project and clip: the controller, and the canvas's handlers."""
@@ -233,7 +231,7 @@ class Editor:
     @property
     def read_only(self) -> bool:
         """True when the clip is open in another editor and this one only shows it."""
-        return self.controller.project is None
+        return bool(self._locked)
 
     def seek(self, frame: int) -> None:
         """Show ``frame`` (moves the slider; the canvas follows)."""
@@ -363,43 +361,30 @@ class Editor:
         The default is this editor's last task, or the one picked up from the journal
         after a restart (its result path once downloaded).
         """
-        if self.controller.project is None:
+        if self._locked:
             raise KlingValidationError("clip", str(self.source.path), self._locked)
         return self.controller.submit_wait(task, timeout).result()
 
     def conform(self) -> VideoSource:
         """Replace the clip by a copy that meets Kling's limits (before anything is uploaded)."""
-        source = self.source
-        dest = self._root_dir / "conformed" / f"{source.path.stem}-conformed.mp4"
-        self.say("Conforming the clip to Kling's limits…", "busy")
+        dest = self._root_dir / "conformed" / f"{self.source.path.stem}-conformed.mp4"
 
         def progress(fraction: float) -> None:
             self.say(f"Conforming the clip to Kling's limits… {fraction:.0%}", "busy")
 
         try:
-            new_source = source.conform(dest, on_progress=progress)
+            new = self.source.conform(dest, on_progress=progress)
         except Exception as exc:
             self.report("conform the clip", exc, "clip")
             raise
-        old = self.controller
-        project = Project(
-            new_source.path,
-            self._client,
-            video_url=None,
-            uploader=self._uploader,
-            root=self._root_dir,
-            on_status=self._project_status,
-        )
-        old.close(cancel=False)
+        project = Project(new.path, self._client, uploader=self._uploader, root=self._root_dir,
+                          on_status=self._project_status)  # fmt: skip
+        self.controller.close(cancel=False)
         self._attach(project, project.source)
         self.controls.note("clip", "")
         self.show(0)
-        self.say(
-            f"Conformed: {new_source.width}x{new_source.height}, {new_source.fps:g} fps, "
-            f"{new_source.duration:.2f} s ({new_source.path}). Click the object to edit.",
-            "ok",
-        )
-        return new_source
+        self.say(messages.conformed(new.width, new.height, new.fps, new.duration, new.path), "ok")
+        return new
 
     def close(self) -> None:
         """Stop the worker threads and close the widgets."""

@@ -135,20 +135,16 @@ URL_PROBLEM = (
 )
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def restored(points: int, frames: int, running: int) -> str:
-    """What a reopened editor says about what the journal gave back."""
-    parts = [f"{_count(points, 'point')} on {_count(frames, 'frame')}"] if points else []
-    if running:
-        parts.append(_count(running, "running task"))
-    return f"Restored {' and '.join(parts)} from the journal."
-
-
 def greeting(notice: str) -> str:
     """The first status line: where the editor runs, and what to do."""
     text = notice.rstrip(".")
     prefix = f"{text[:1].upper()}{text[1:]}. " if text else ""
     return prefix + "Click the object you want to edit."
+
+
+def conformed(width: int, height: int, fps: float, seconds: float, path: object) -> str:
+    """What the editor says after a conform."""
+    return (
+        f"Conformed: {width}x{height}, {fps:g} fps, {seconds:.2f} s ({path}). "
+        "Click the object to edit."
+    )

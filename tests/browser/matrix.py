@@ -391,11 +391,25 @@ def run_matrix(page: Any, emu: Emulator, front_end: str) -> list[CellResult]:
     for i, shape in enumerate(SHAPES):
         for visibility in VISIBILITY:
             results.append(click_cell(page, emu, front_end, i, shape, visibility))
+    wheel_scrolls_the_page(page)
     for r in results:
         assert r.dx_px <= 1.0 and r.dy_px <= 1.0, r.line()
         assert r.page_moved_px <= 1.0, r.line()
         assert r.whole_frame_fits, r.line()
     return results
+
+
+def wheel_scrolls_the_page(page: Any) -> None:
+    """The wheel over the frame scrolls the page (the frame does not swallow it)."""
+    surface = page.query_selector_all(".kling-frame-surface")[0]
+    band_top, band_bottom = surface.evaluate(BAND_JS)
+    surface.evaluate(SCROLL_JS, band_top + 20)
+    page.wait_for_timeout(300)
+    left, top, width, height = surface.evaluate(RECT_JS)
+    page.mouse.move(round(left + width / 2), round(top + min(height, band_bottom - top) / 2))
+    page.mouse.wheel(0, 240)
+    poll(lambda: surface.evaluate(RECT_JS)[1] < top - 100, 30, "the page to scroll")
+    print(f"wheel over the frame: page scrolled {top - surface.evaluate(RECT_JS)[1]:.0f} px")
 
 
 def settle_lab(page: Any, seconds: float = 6.0) -> None:

@@ -54,7 +54,10 @@ def emu_key(emu: Any) -> str:
 
 def workdir_copy(tmp_path: Path) -> Path:
     work = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    # Never the demo's clicks: kling-projects/ stays behind.
+    shutil.copytree(
+        NOTEBOOKS, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "kling-projects")
+    )
     return work
 
 
