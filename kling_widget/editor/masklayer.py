@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -94,6 +94,23 @@ class MaskLayer:
         self._lock = threading.Lock()
         self._colors: dict[object, int] = {}
         self._cache: dict[MaskKey, bytes] = {}
+        self._hidden: frozenset[object] = frozenset()
+        # Bumped when what is drawn changes for every frame at once (objects hidden).
+        self.generation = 0
+
+    @property
+    def hidden(self) -> frozenset[object]:
+        """Objects left out of every rendering (hidden in the object list)."""
+        return self._hidden
+
+    def set_hidden(self, object_ids: Iterable[object]) -> None:
+        """Leave ``object_ids`` out of every rendering from now on (they keep their colour)."""
+        with self._lock:
+            hidden = frozenset(object_ids)
+            if hidden != self._hidden:
+                self._hidden = hidden
+                self._cache.clear()
+                self.generation += 1
 
     def color_index(self, object_id: object) -> int:
         """The colour index of ``object_id`` (new objects take the next colour)."""
@@ -111,7 +128,10 @@ class MaskLayer:
         if cached is not None:
             return cached
         colors = [self.color_index(oid) for oid in object_ids]
-        data = mask_png(label_map(arrays, colors, self.size))
+        shown = [i for i, oid in enumerate(object_ids) if oid not in self._hidden]
+        data = mask_png(
+            label_map([arrays[i] for i in shown], [colors[i] for i in shown], self.size)
+        )
         with self._lock:
             self._cache[key] = data
         return data

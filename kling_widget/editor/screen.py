@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -55,6 +55,9 @@ class Screen:
     def __init__(self, source: VideoSource, display_width: int) -> None:
         self._status_text = ""
         self._say_lock = threading.Lock()
+        # Set by the editor's workbench: the preview video and a result are shown there.
+        self.on_preview: Callable[[Preview], None] | None = None
+        self.on_result: Callable[[Path], None] | None = None
         self.controls = Controls(source.frame_count, source.fps, duration_text(source))
         self.build(source, display_width)
         self.widget = self.controls.rows(self.view.widget, self.strip.widget, self.view.size)
@@ -115,7 +118,9 @@ class Screen:
     def tracked(self, frames: Sequence[int], preview: Preview) -> None:
         """Tracked masks arrived: show them, mark them, render every frame's PNG now."""
         url = preview.video_url
-        if url:
+        if self.on_preview is not None:
+            self.on_preview(preview)
+        elif url:
             self.controls.preview_out.value = (
                 f"<a href='{url}' target='_blank' rel='noopener'>Open the preview video</a> "
                 "(the clip with the tracked masks drawn by Kling)"
@@ -145,6 +150,9 @@ class Screen:
             self.controls.show_progress(False)
             return
         self.controls.show_progress(False, 100, f"done in {elapsed:.0f} s" if elapsed else "")
+        if self.on_result is not None:
+            self.on_result(path)
+            return
         before = None
         if self.source.path.stat().st_size <= MAX_INLINE_VIDEO_BYTES:
             before = self.source.path.read_bytes()
@@ -172,7 +180,9 @@ class Screen:
     def draw_masks(self, frame: int) -> None:
         """Draw ``frame``'s mask layer."""
         key = self.state.mask_key(frame)
-        self.view.show_masks(key, lambda: self.mask_png(frame))
+        # Hiding an object changes every frame's picture: the layer's generation says so.
+        shown = None if key is None else (*key, self.mask_layer.generation)
+        self.view.show_masks(shown, lambda: self.mask_png(frame))
 
     def draw_points(self, frame: int) -> None:
         """Draw ``frame``'s points (pending ones hollow)."""
