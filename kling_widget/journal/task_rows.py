@@ -168,6 +168,22 @@ class TaskRows:
         rows = self.db.query("SELECT * FROM tasks WHERE external_task_id = ?", (external_task_id,))
         return self._task_record(rows[0]) if rows else None
 
+    def task_state(self, external_task_id: str) -> tuple[str | None, str, float | None, list[str]]:
+        """``(task_id, status, server_created_at, result_urls)`` of a task, read cheaply (no
+        history, no downloads): what a poll compares with before writing anything.
+
+        Raises ``KeyError`` for an unknown task.
+        """
+        rows = self.db.query(
+            "SELECT task_id, status, server_created_at, result_urls FROM tasks "
+            "WHERE external_task_id = ?",
+            (external_task_id,),
+        )
+        if not rows:
+            raise KeyError(f"no task {external_task_id!r} in journal {self.path}")
+        r = rows[0]
+        return r[0], r[1], r[2], loads(r[3], [])
+
     def task_by_id(self, task_id: str) -> TaskRecord | None:
         """The task Kling calls ``task_id``, or None."""
         rows = self.db.query("SELECT * FROM tasks WHERE task_id = ? LIMIT 1", (task_id,))

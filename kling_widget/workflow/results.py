@@ -9,15 +9,32 @@ leaves nothing behind). Imports the journal and the one downloader; nothing abov
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+
 from kling_widget import transfer
 from kling_widget.journal import TaskRecord
 from kling_widget.workflow.context import ProjectContext
+
+_shared_lock = threading.Lock()
+_shared: httpx.Client | None = None
+
+
+def _http() -> httpx.Client:
+    """One HTTP client for every result download of the process: a client per download
+    would load the CA bundle each time (tens of ms of CPU; a batch downloads hundreds)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = transfer.make_http_client()
+            atexit.register(_shared.close)
+        return _shared
 
 
 def verified(record: TaskRecord) -> Path | None:
@@ -68,7 +85,7 @@ class Results:
                 self.ctx.status(f"downloading the result of {record.task_id or ext}")
                 # The downloader renames a file into place only once its length matches
                 # the server's total; the journal re-checks the length on disk.
-                got = transfer.download(url, dest)
+                got = transfer.download(url, dest, client=_http())
                 self.ctx.journal.add_download(ext, url, got.path, got.size, got.sha256)
                 first = first or got.path
             if first is None:

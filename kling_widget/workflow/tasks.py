@@ -226,23 +226,29 @@ class TaskBook:
         )
 
     def record(self, task: Task, ext: str | None = None) -> None:
-        """Journal what Kling said about a task (the status history grows on change)."""
+        """Journal what Kling said about a task (the status history grows on change).
+
+        A poll that changed nothing writes nothing (the comparison reads one row).
+        """
         ext = ext or task.external_task_id
-        known = self.journal.task(ext) if ext else None
-        if ext is None or known is None:
+        if not ext:
+            return
+        try:
+            task_id, status, server_created_at, result_urls = self.journal.task_state(ext)
+        except KeyError:
             return
         fields: dict[str, Any] = {}
-        if task.task_id and task.task_id != known.task_id:
+        if task.task_id and task.task_id != task_id:
             fields["task_id"] = task.task_id
-        if task.status and task.status != known.status:
+        if task.status and task.status != status:
             fields["status"] = task.status
             fields["status_msg"] = task.status_msg
         created = _ts(task.created_at)
-        if created is not None and created != known.server_created_at:
+        if created is not None and created != server_created_at:
             fields["server_created_at"] = created
             fields["expires_at"] = created + RESULT_LIFETIME_S
         urls = [v.url for v in task.videos if v.url]
-        if urls and urls != known.result_urls:
+        if urls and urls != result_urls:
             fields["result_urls"] = urls
         if fields:
             fields["raw"] = dict(task.raw)

@@ -60,7 +60,8 @@ def test_widget_omni_mode_button_edits_the_whole_clip(
     creates = omni_creates(emu)
     assert len(creates) == 1
     body = creates[0].json
-    assert body["model_name"] == "kling-v3-omni" and body["mode"] == "pro"
+    # The documented default model (kling_widget.rules.DEFAULT_OMNI_MODEL).
+    assert body["model_name"] == "kling-video-o1" and body["mode"] == "pro"
     assert body["prompt"] == "Make <<<video_1>>> black and white"
     assert body["sound"] == "off"
     (video,) = body["video_list"]
@@ -98,7 +99,7 @@ def test_widget_omni_mode_without_prompt_says_so_and_sends_nothing(
         ed.controls.prompt.value = "   "
         ed.controls.create_button.click()
         ed.wait_idle(timeout=60)
-        assert ed.status.startswith("Could not") and "prompt" in ed.status
+        assert ed.status.startswith("Could not") and "must not be blank" in ed.status.lower()
         assert not ed.controls.create_button.disabled
     finally:
         ed.close()
@@ -126,7 +127,7 @@ def test_editor_omni_python_api_then_wait(clip3s: Path, emu: Any, tmp_path: Path
         ({"prompt": "x" * 2501}, "prompt"),
         ({"prompt": "ok", "model": "kling-v1-6"}, "model"),
         ({"prompt": "ok", "mode": "ultra"}, "mode"),
-        ({"prompt": "ok", "elements": ["1", "2", "3", "4", "5"]}, "images+elements"),
+        ({"prompt": "ok", "elements": ["1", "2", "3", "4", "5"]}, "image_list"),
     ],
 )
 def test_editor_omni_refuses_bad_input_before_sending(
