@@ -184,6 +184,16 @@ class SelectionSession:
         disc = dilate(disc, max(1, int(FALLBACK_RADIUS * min(wh, ww))))
         return Segmentation(disc, resize_mask(disc, full.shape[:2]), learn_model(work, disc))
 
+    def _forget_unused(self) -> None:
+        """Drop segmentations no marked point uses any more (they hold full-size masks)."""
+        current = {
+            (frame, oid, tuple(pts))
+            for frame in self.points
+            for oid, pts in self.object_points(frame).items()
+        }
+        for key in [k for k in self._segs if k not in current]:
+            del self._segs[key]
+
     def frame_masks(self, frame: int) -> list[tuple[int, BoolArray]]:
         """(object id, full-resolution mask) of every object with points on ``frame``."""
         out: list[tuple[int, BoolArray]] = []
@@ -383,6 +393,7 @@ class SelectionSession:
                 self.points.setdefault(frame, []).append(MarkedPoint(x, y, oid))
                 self.version += 1
             entries = [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
+            self._forget_unused()
             self._start_tracking()
             return entries
 
@@ -447,6 +458,7 @@ class SelectionSession:
                 self.points.pop(frame, None)
             self.version += 1
             entries = [mask_entry(oid, m) for oid, m in self.frame_masks(frame)]
+            self._forget_unused()
             self._start_tracking()
             return entries
 
@@ -454,6 +466,7 @@ class SelectionSession:
         """Wipe every marked point."""
         with self.lock:
             self.points.clear()
+            self._segs.clear()
             self.version += 1
 
 
