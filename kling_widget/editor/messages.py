@@ -80,6 +80,11 @@ def clip_problem(v: Violation) -> str:
     if v.field == "resolution":
         size = str(v.value).replace("x", "×")
         return f"The clip is {size} px; Kling needs {str(v.rule).lower()}. {fix}."
+    if v.field == "rotation":
+        return (
+            f"The clip is stored {v.value} (phones record that way and flag the turn); "
+            f"Kling may not apply the flag. {fix}."
+        )
     if v.field == "container":
         return f"The clip is a {v.value} file; Kling needs {rule}. {fix}."
     if v.field == "file_size":

@@ -17,14 +17,13 @@ import os
 import threading
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from kling_widget.media.video import VideoSource
+from kling_widget.media.video import VideoSource, upright
 
 __all__ = ["FrameCache", "api_to_local_index", "display_size_for", "local_to_api_index"]
 
@@ -131,8 +130,6 @@ class FrameCache:
         display_width: int = 960,
         quality: int = 85,
     ):
-        from kling_widget.media.video import VideoSource
-
         self.source = source if isinstance(source, VideoSource) else VideoSource(source)
         if not 1 <= quality <= 95:
             raise ValueError(f"quality={quality}: must be 1–95 (Pillow's JPEG quality scale)")
@@ -180,9 +177,13 @@ class FrameCache:
 
     def _encode(self, frame: Any) -> bytes:
         w, h = self.display_size
+        rotation = self.source.rotation
+        if rotation % 180:
+            w, h = h, w  # scaled as stored, then turned upright
         small = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
+        picture = upright(small.to_ndarray(), rotation)
         buf = io.BytesIO()
-        Image.fromarray(small.to_ndarray()).save(buf, "JPEG", quality=self.quality)
+        Image.fromarray(picture).save(buf, "JPEG", quality=self.quality)
         return buf.getvalue()
 
     def _store(self, index: int, frame: Any) -> bytes:

@@ -31,7 +31,7 @@ from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS, ClipLimits
 from kling_widget.media.violations import Violation
 
-__all__ = ["VideoError", "VideoSource", "Violation", "default_video_cache_dir"]
+__all__ = ["VideoError", "VideoSource", "Violation", "default_video_cache_dir", "upright"]
 
 # Demuxers that read .mp4/.mov; a file renamed to .mp4 but holding WebM is not accepted.
 _MP4_DEMUXERS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
@@ -95,6 +95,25 @@ def _download(url: str, cache_dir: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _quarter_turns(rotation: object) -> int:
+    """Counter-clockwise quarter turns that show a stored picture upright (PyAV's
+    ``VideoFrame.rotation``, in degrees, rounded to a multiple of 90)."""
+    try:
+        degrees = float(rotation)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    if not math.isfinite(degrees):
+        return 0
+    turns = round(degrees / 90) % 4
+    return turns - 4 if turns > 2 else turns
+
+
+def upright(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """``picture`` (h, w, ...) turned as the clip's rotation says (a no-op for 0)."""
+    k = _quarter_turns(rotation)
+    return np.ascontiguousarray(np.rot90(picture, k)) if k else picture
 
 
 def _even(x: float) -> int:
@@ -266,8 +285,14 @@ class VideoSource:
                 raise VideoError(
                     f"{self.path}: the video stream cannot be decoded ({exc})"
                 ) from None
-            self.width = int(first.width)
-            self.height = int(first.height)
+            # Phones store the picture as recorded and a display rotation beside it; the
+            # source describes the clip as it is seen (upright).
+            self.rotation = _quarter_turns(getattr(first, "rotation", 0)) * 90
+            self.coded_size = (int(first.width), int(first.height))
+            if self.rotation % 180:
+                self.width, self.height = int(first.height), int(first.width)
+            else:
+                self.width, self.height = int(first.width), int(first.height)
             self.pix_fmt = str(first.format.name)
             self._start_pts = int(first.pts or 0)
             frames = int(stream.frames or 0)
@@ -348,6 +373,17 @@ class VideoSource:
                     shown,
                     "must be " + " or ".join(limits.containers),
                     "conform() will write an H.264 .mp4",
+                )
+            )
+        if self.rotation:
+            out.append(
+                Violation(
+                    "rotation",
+                    f"turned {abs(self.rotation)}° "
+                    f"{'clockwise' if self.rotation < 0 else 'anticlockwise'} to be seen upright",
+                    "must be stored upright (the picture is stored turned, with a rotation "
+                    "flag that Kling may not apply)",
+                    "conform() will turn the picture upright",
                 )
             )
         if not _fps_ok(self.fps, limits):
@@ -446,6 +482,7 @@ class VideoSource:
     def _conforms_as_is(self, target: str) -> bool:
         return (
             not self.check(target)
+            and not self.rotation
             and self.codec == "h264"
             and self.pix_fmt == "yuv420p"
             and self.width % 2 == 0
@@ -488,7 +525,7 @@ class VideoSource:
                 # Output frame k shows the source frame on screen at time k / out_fps.
                 if (k * ratio) // 1 > j:
                     continue
-                last = self._converted(frame, plan, interpolation)
+                last = self._converted(frame, plan, interpolation, self.rotation)
                 while k < total and (k * ratio) // 1 == j:
                     last.pts, last.time_base = k, time_base
                     out.mux(vout.encode(last))
@@ -510,7 +547,11 @@ class VideoSource:
             src.close()
 
     @staticmethod
-    def _converted(frame: Any, plan: ConformPlan, interpolation: str) -> Any:
+    def _converted(frame: Any, plan: ConformPlan, interpolation: str, rotation: int = 0) -> Any:
+        if rotation:
+            # Baked in: the copy is stored upright, with no rotation flag.
+            turned = upright(frame.to_ndarray(format="rgb24"), rotation)
+            frame = av.VideoFrame.from_ndarray(turned, format="rgb24")
         sw, sh = plan.scaled_size
         scaled = frame.reformat(width=sw, height=sh, format="yuv420p", interpolation=interpolation)
         if not plan.padded:
@@ -552,13 +593,14 @@ class VideoSource:
             if self._reader is None:
                 self._reader = iio.imopen(self.path, "r", plugin="pyav")
             frame: np.ndarray = self._reader.read(index=i, constant_framerate=True)
-        return frame
+        return upright(frame, self.rotation)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order, as (h, w, 3) uint8 RGB arrays, one at a time."""
         import imageio.v3 as iio
 
-        yield from iio.imiter(self.path, plugin="pyav", thread_type="AUTO")
+        for frame in iio.imiter(self.path, plugin="pyav", thread_type="AUTO"):
+            yield upright(frame, self.rotation)
 
     def close(self) -> None:
         """Release the frame reader (the source stays usable; it reopens on demand)."""

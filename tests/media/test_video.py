@@ -459,3 +459,49 @@ def test_failed_download_names_the_url_without_its_token(
     assert "HTTP 404" in str(info.value) and "/gone.mp4" in str(info.value)
     assert "s3cr3t" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def _rotated_clip(path: Path) -> None:
+    """A 320x180 clip stored as shot by a phone held upright: a display matrix that turns
+    it 90° clockwise. The left edge of the stored picture is white, so upright the top is."""
+    import struct
+
+    plain = path.with_name("stored.mp4")
+    with av.open(str(plain), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for _ in range(84):  # 3.5 s: long enough for every target
+            a = np.full((180, 320, 3), 40, np.uint8)
+            a[:, :40] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = bytearray(plain.read_bytes())
+    p = data.find(b"tkhd")
+    assert data[p + 4] == 0  # version 0: the matrix is 40 bytes into the box's body
+    matrix = [0, 0x10000, 0, (-0x10000) & 0xFFFFFFFF, 0, 0, 0, 0, 0x40000000]
+    data[p + 44 : p + 80] = struct.pack(">9I", *matrix)
+    path.write_bytes(bytes(data))
+
+
+def test_a_phone_clip_is_shown_upright_and_conform_bakes_the_rotation_in(tmp_path: Path) -> None:
+    from kling_widget.media.frames import FrameCache
+
+    clip = tmp_path / "phone.mp4"
+    _rotated_clip(clip)
+    src = VideoSource(clip)
+    assert src.rotation == -90 and src.coded_size == (320, 180)
+    assert (src.width, src.height) == (180, 320)  # as seen
+    assert any(v.field == "rotation" for v in src.check())
+    frame = src.read_frame(0)
+    assert frame.shape[:2] == (320, 180)
+    assert frame[:30].mean() > 200 and frame[-100:].mean() < 80  # white edge on top
+    with FrameCache(src, display_width=90) as cache:
+        shown = cache.get_array(0)
+    assert shown.shape[:2] == (160, 90) and shown[:12].mean() > 180
+    fixed = src.conform(tmp_path / "upright.mp4", target="omni")
+    assert fixed.rotation == 0 and fixed.width < fixed.height
+    assert not any(v.field == "rotation" for v in fixed.check("omni"))
+    top = fixed.read_frame(0)
+    assert top[: top.shape[0] // 10].mean() > 200 and top[-top.shape[0] // 3 :].mean() < 80
