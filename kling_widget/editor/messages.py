@@ -38,10 +38,13 @@ def explain(action: str, exc: BaseException) -> str:
         if isinstance(exc, cls):
             hint = text
             break
-    if isinstance(exc, KlingValidationError) and getattr(exc, "rule", None):
-        message = str(getattr(exc, "rule", "")).rstrip(". ")
-        message = message[:1].upper() + message[1:]
-        return f"Could not {action}: {message}. {hint}"
+    if isinstance(exc, KlingValidationError) and exc.rule:
+        # The rule in words; the field named as the user sees it when the rule does not.
+        rule = str(exc.rule).rstrip(". ")
+        if rule[:1].islower():
+            field = str(exc.field).replace("_", " ")
+            rule = f"{field[:1].upper()}{field[1:]} — {rule}"
+        return f"Could not {action}: {rule}. {hint}"
     message = (str(exc) or type(exc).__name__).rstrip(". ")
     return f"Could not {action}: {message}. {hint}"
 

@@ -487,7 +487,7 @@ def test_reference_upload_shows_thumbnails_and_checks(editor: Editor) -> None:
     good = io.BytesIO()
     sample_image().convert("RGB").save(good, format="JPEG")
     small = io.BytesIO()
-    Image.new("RGB", (120, 100), "red").save(small, format="PNG")
+    Image.new("RGB", (200, 200), "red").save(small, format="PNG")
     editor.controls.upload.value = (
         {
             "name": "star.jpg",
@@ -510,6 +510,35 @@ def test_reference_upload_shows_thumbnails_and_checks(editor: Editor) -> None:
     assert "meets the limits" in texts[0]
     assert "tiny.png" in texts[1] and "300" in texts[1]
     assert boxes[0].children[0].value[:4] == b"\x89PNG"
+    # The problem in the user's words next to the upload, with the Fix it promises.
+    c = editor.controls
+    note = c.notes["references"].value
+    assert (
+        "The reference image is 200×200 px; Kling needs at least 300 px on each side. "
+        "Press Fix to upscale it."
+    ) in note
+    assert "fix()" not in note and c.fix_button.layout.display != "none"
+    c.fix_button.click()
+    texts = [b.children[1].value for b in c.thumbs.children]
+    assert all("meets the limits" in t for t in texts)
+    assert c.fix_button.layout.display == "none"
+    assert "Fixed: the reference images meet Kling&#x27;s limits" in c.notes["references"].value
+
+
+def test_errors_show_next_to_the_control_and_mode_changes_are_said(editor: Editor) -> None:
+    c = editor.controls
+    c.edit_mode.value = "omni"
+    # Omni renders in pro unless asked otherwise: the switch is shown, not silent.
+    assert c.quality.value == "pro"
+    assert "switched from std to pro" in c.notes["edit"].value
+    c.create_button.click()  # an empty Omni prompt
+    assert editor.status.startswith("Could not create the edit: Prompt — required")
+    assert "Could not create the edit: Prompt — required" in c.notes["create"].value
+    c.prompt.value = "make it snow in <<<video_1>>>"
+    c.edit_mode.value = "removal"
+    c.create_button.click()  # no selection: refused next to Create, the old note replaced
+    note = c.notes["create"].value
+    assert "needs a selected object" in note and "Prompt" not in note
 
 
 def test_editor_open_reopens_from_the_journal_file(
