@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target(parser)
 
 
-def progress_callback(bar: ProgressBar) -> Any:
+def progress_callback(bar: ProgressBar) -> Callable[..., None]:
     """An ``on_progress`` for media functions: accepts a fraction or (done, total)."""
 
     def on_progress(*values: Any) -> None:

@@ -12,7 +12,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kling_widget.cli.common import (
     EXIT_OK,
@@ -26,6 +26,10 @@ from kling_widget.cli.common import (
 )
 from kling_widget.cli.progress import ProgressBar
 from kling_widget.limits import PAGE_NUM_RANGE, PAGE_SIZE_RANGE
+
+if TYPE_CHECKING:
+    from kling_widget.api.client import KlingClient
+    from kling_widget.api.models import Task
 
 NAME = "tasks"
 HELP = "List, show or download the account's Multi-Elements and Omni-Video tasks."
@@ -93,7 +97,7 @@ def _row(task: Any) -> list[str]:
     ]
 
 
-def format_table(tasks: list[Any]) -> str:
+def format_table(tasks: list[Task]) -> str:
     """Tasks as an aligned text table."""
     header = ["TASK ID", "KIND", "STATUS", "CREATED", "EXTERNAL ID", "VIDEOS"]
     rows = [header] + [_row(t) for t in tasks]
@@ -103,7 +107,7 @@ def format_table(tasks: list[Any]) -> str:
     )
 
 
-def find_task(client: Any, task_id: str) -> Any:
+def find_task(client: KlingClient, task_id: str) -> Task:
     """A task by id from either API: Multi-Elements first, then Omni-Video."""
     from kling_widget.errors import KlingNotFoundError
 

@@ -180,9 +180,9 @@ def clip_path_of(clip: str | Path) -> tuple[Path, VideoSource | None, str | None
     """``(local path, probed source or None, video URL or None)`` for a path or a URL."""
     text = str(clip)
     if is_url(text):
-        from kling_widget.media.video import VideoSource
+        from kling_widget.media.remote import open_clip
 
-        source = VideoSource(text)
+        source = open_clip(text)
         return Path(source.path), source, text
     path = Path(clip)
     if not path.is_file():

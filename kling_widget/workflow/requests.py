@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kling_widget.errors import KlingValidationError
 from kling_widget.rules import (
@@ -40,8 +39,8 @@ class Request:
     """A checked create: its journal kind, parameters and request key material."""
 
     kind: str
-    params: dict[str, Any]
-    spec: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object]
+    spec: dict[str, object] = field(default_factory=dict)
 
 
 def multi_elements(
@@ -78,7 +77,7 @@ def multi_elements(
         given_duration = check_duration_for_clip(given_duration, seconds)
     text = resolve_prompt(edit_mode, prompt, subject)
     points = selection.points
-    params = {
+    params: dict[str, object] = {
         "model_name": edit.model_name,
         "session_id": None,
         "edit_mode": edit_mode,
@@ -89,7 +88,7 @@ def multi_elements(
         "duration": given_duration,
         "watermark": watermark,
     }
-    spec = {
+    spec: dict[str, object] = {
         "kind": "multi-elements",
         **{k: v for k, v in params.items() if k not in ("session_id", "images")},
         "images": [image_key(r) for r in refs],
@@ -130,7 +129,7 @@ def omni(
             raise KlingValidationError(
                 first.field, first.value, "; ".join(str(p) for p in problems)
             )
-    params = {
+    params: dict[str, object] = {
         "model_name": edit.model_name,
         "prompt": prompt,
         "video_url": None,
@@ -139,7 +138,7 @@ def omni(
         "elements": list(element_ids),
         "mode": mode,
     }
-    spec = {
+    spec: dict[str, object] = {
         "kind": "omni-video",
         **{k: v for k, v in params.items() if k not in ("video_url", "images")},
         "images": [image_key(r) for r in refs],

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def check_timeout(timeout: object, field: str = "timeout") -> float:
     return float(timeout)
 
 
-def _ts(value: Any) -> float | None:
+def _ts(value: datetime | None) -> float | None:
     """A model datetime (or None) as Unix seconds."""
     return None if value is None else float(value.timestamp())
 
@@ -144,7 +145,7 @@ class TaskBook:
     def submit(
         self,
         kind: str,
-        params: dict[str, Any],
+        params: dict[str, object],
         key: str,
         *,
         session_id: str | None = None,
