@@ -32,9 +32,9 @@ from kling_widget.editor.messages import explain
 from kling_widget.editor.state import EditorState, FrameMasks, Point
 from kling_widget.editor.tracking import load_tracking
 from kling_widget.errors import KlingTaskFailedError, KlingValidationError
-from kling_widget.media.frames import api_to_local_index, local_to_api_index
+from kling_widget.media.frames import api_index_at, api_to_local_index, local_to_api_index
 from kling_widget.media.images import ReferenceImage
-from kling_widget.media.video import VideoSource
+from kling_widget.media.video import VideoSource, local_index_at
 from kling_widget.workflow import Project
 
 T = TypeVar("T")
@@ -143,9 +143,14 @@ class EditorController:
         return (float(fps) if fps else None, int(total) if total else None)
 
     def api_index(self, frame: int) -> int:
-        """Kling's ``frame_index`` of the clip's frame ``frame``."""
+        """Kling's ``frame_index`` of the clip's frame ``frame`` (mapped by time when the
+        rates differ or the clip's frames are unevenly spaced)."""
         fps, total = self._api_rate()
-        if not fps or not total or abs(fps - self.source.fps) < 1e-6:
+        if not fps or not total:
+            return frame
+        if self.source.variable_frame_rate:
+            return api_index_at(self.source.frame_times()[frame], fps, total)
+        if abs(fps - self.source.fps) < 1e-6:
             return frame
         return local_to_api_index(frame, self.source.fps, fps, total)
 
@@ -153,6 +158,8 @@ class EditorController:
         """The clip's frame showing Kling's ``frame_index`` ``api_frame``."""
         fps, _ = self._api_rate()
         n = self.source.frame_count
+        if fps and self.source.variable_frame_rate:
+            return local_index_at(self.source.frame_times(), int(api_frame) / fps)
         if not fps or abs(fps - self.source.fps) < 1e-6:
             return min(max(0, int(api_frame)), n - 1)
         return api_to_local_index(int(api_frame), fps, self.source.fps, n)

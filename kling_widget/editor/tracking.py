@@ -1,6 +1,7 @@
 """Reading the preview's ``tracking_output``: per-frame masks of the tracked objects.
 
-Kling does not document this file's format. The emulator serves JSON (documented in
+Kling does not document this file's format. It is fetched through the package's one
+bounded downloader (http(s) only). The emulator serves JSON (documented in
 its module); Kling's own file may differ, so anything that does not parse as one of the
 shapes below yields no masks and the editor falls back to the preview video.
 Accepted shapes (``rle`` is a COCO RLE ``{"size": [h, w], "counts": str}``)::
@@ -23,18 +24,16 @@ TrackedMasks = dict[int, tuple[list[object], list[np.ndarray]]]
 _LIST_KEYS = ("rle_mask_list", "masks", "objects", "rle_masks")
 
 
+# A tracking file holds one RLE mask per object and frame; far below this for any clip
+# Kling accepts. A larger body is refused rather than read into memory.
+MAX_TRACKING_BYTES = 256 * 1024 * 1024
+
+
 def fetch_bytes(url: str, timeout: float = 30.0) -> bytes:
-    """GET ``url`` (a file Kling or the emulator serves) and return its body."""
-    import httpx
+    """GET ``url`` (an http(s) file Kling or the emulator serves), bounded in size and time."""
+    from kling_widget.transfer import fetch_bytes as fetch
 
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        with open(unquote(urlsplit(url).path), "rb") as fh:
-            return fh.read()
-    resp = httpx.get(url, timeout=timeout, follow_redirects=True)
-    resp.raise_for_status()
-    return resp.content
+    return fetch(url, max_bytes=MAX_TRACKING_BYTES, timeout=timeout, deadline=300.0)
 
 
 def _items(entry: Any) -> list[Mapping[str, Any]]:

@@ -11,10 +11,12 @@ by a second decoder that never disturbs the first.
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import os
 import threading
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,16 @@ import av
 import numpy as np
 from PIL import Image
 
-from kling_widget.media.video import VideoSource, upright
+from kling_widget.media.video import VideoSource, local_index_at, upright
 
-__all__ = ["FrameCache", "api_to_local_index", "display_size_for", "local_to_api_index"]
+__all__ = [
+    "FrameCache",
+    "api_index_at",
+    "api_to_local_index",
+    "display_size_for",
+    "local_index_at",
+    "local_to_api_index",
+]
 
 # Decoding forward from the on-demand decoder's position beats a seek when the
 # wanted frame is this close ahead of it (a keyframe is rarely nearer).
@@ -78,10 +87,19 @@ def api_to_local_index(index: int, api_fps: float, local_fps: float, local_total
     )
 
 
+def api_index_at(seconds: float, api_fps: float, api_total: int) -> int:
+    """Kling's ``frame_index`` on screen at ``seconds`` (Kling's frames are evenly spaced)."""
+    if not (math.isfinite(api_fps) and api_fps > 0) or api_total < 1:
+        raise ValueError(f"api_fps={api_fps!r}, api_total={api_total}: must be positive")
+    return min(max(0, math.floor(seconds * api_fps + 1e-6)), api_total - 1)
+
+
 class _Decoder:
     """One PyAV decoder that yields (index, frame) and can seek by index."""
 
-    def __init__(self, path: Path, fps: Fraction, start_pts: int):
+    def __init__(
+        self, path: Path, fps: Fraction, start_pts: int, times: Sequence[float] | None = None
+    ):
         self.container: Any = av.open(str(path))
         self.stream: Any = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
@@ -90,10 +108,16 @@ class _Decoder:
         self.time_base = Fraction(self.stream.time_base or Fraction(1, 90000))
         self._frames: Any = self.container.decode(self.stream)
         self.next_index = 0
+        # Unevenly spaced frames are numbered by their place in time, not by rate x time.
+        self.times = times
 
     def index_of(self, frame: Any) -> int:
         if frame.pts is None:
             return self.next_index
+        if self.times is not None:
+            t = float(Fraction(frame.pts - self.start_pts) * self.time_base)
+            i = bisect.bisect_left(self.times, t - 1e-6)
+            return min(i, len(self.times) - 1)
         return round(Fraction(frame.pts - self.start_pts) * self.time_base * self.fps)
 
     def next(self) -> tuple[int, Any] | None:
@@ -107,7 +131,10 @@ class _Decoder:
 
     def seek(self, index: int) -> None:
         """Position before ``index`` (at the keyframe at or before it)."""
-        pts = self.start_pts + int(Fraction(index) / self.fps / self.time_base)
+        seconds = (
+            Fraction(self.times[index]) if self.times is not None else Fraction(index) / self.fps
+        )
+        pts = self.start_pts + int(seconds / self.time_base)
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
         self._frames = self.container.decode(self.stream)
         self.next_index = -1  # unknown until a frame comes out
@@ -145,7 +172,10 @@ class FrameCache:
         self._ready = threading.Event()
         self.error: BaseException | None = None
 
-        self._main = _Decoder(self.source.path, self.source.fps_fraction, self.source._start_pts)
+        self._times = self.source.frame_times() if self.source.variable_frame_rate else None
+        self._main = _Decoder(
+            self.source.path, self.source.fps_fraction, self.source._start_pts, self._times
+        )
         try:
             first = self._main.next()
             if first is None:
@@ -202,7 +232,7 @@ class FrameCache:
                 return cached
             if self._demand is None:
                 self._demand = _Decoder(
-                    self.source.path, self.source.fps_fraction, self.source._start_pts
+                    self.source.path, self.source.fps_fraction, self.source._start_pts, self._times
                 )
             dec = self._demand
             if not dec.next_index <= index <= dec.next_index + _FORWARD_WINDOW:

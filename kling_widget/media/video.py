@@ -10,15 +10,16 @@ than converting to RGB first and resizing afterwards.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import hashlib
+import itertools
 import math
 import os
 import shutil
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,13 @@ from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS, ClipLimits
 from kling_widget.media.violations import Violation
 
-__all__ = ["VideoError", "VideoSource", "Violation", "default_video_cache_dir", "upright"]
+__all__ = [
+    "VideoError",
+    "VideoSource",
+    "Violation",
+    "local_index_at",
+    "upright",
+]
 
 # Demuxers that read .mp4/.mov; a file renamed to .mp4 but holding WebM is not accepted.
 _MP4_DEMUXERS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
@@ -49,52 +56,10 @@ class VideoError(ValueError):
     """A clip that cannot be opened, probed or decoded (wrong container, damaged file...)."""
 
 
-def default_video_cache_dir() -> Path:
-    """Where downloaded clips are kept: ``$XDG_CACHE_HOME/kling-widget/videos``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kling-widget" / "videos"
-
-
 def _public_url(url: str) -> str:
     """The URL without its query string: signed links carry tokens that must not be logged."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _download(url: str, cache_dir: Path) -> Path:
-    """Download ``url`` once into ``cache_dir`` (keyed by the URL's hash), atomically."""
-    import httpx
-
-    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
-    if suffix not in _KNOWN_SUFFIXES:
-        suffix = ".mp4"
-    key = hashlib.sha256(url.encode()).hexdigest()[:24]
-    dest = cache_dir / f"{key}{suffix}"
-    if dest.exists():
-        return dest
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as out,
-            httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response,
-        ):
-            if response.status_code != 200:
-                raise VideoError(
-                    f"video_url={_public_url(url)!r}: download failed with HTTP "
-                    f"{response.status_code}"
-                )
-            for chunk in response.iter_bytes(1 << 20):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    except httpx.HTTPError as exc:
-        raise VideoError(
-            f"video_url={_public_url(url)!r}: download failed ({type(exc).__name__})"
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
 
 
 def _quarter_turns(rotation: object) -> int:
@@ -114,6 +79,13 @@ def upright(picture: np.ndarray, rotation: int) -> np.ndarray:
     """``picture`` (h, w, ...) turned as the clip's rotation says (a no-op for 0)."""
     k = _quarter_turns(rotation)
     return np.ascontiguousarray(np.rot90(picture, k)) if k else picture
+
+
+def local_index_at(times: Sequence[float], seconds: float) -> int:
+    """The clip's frame on screen at ``seconds``: the last one shown at or before it."""
+    if not times:
+        raise ValueError("times=[]: a clip has at least one frame")
+    return max(0, bisect.bisect_right(times, seconds + 1e-6) - 1)
 
 
 def _even(x: float) -> int:
@@ -240,22 +212,23 @@ def _open_container(path: Path) -> Any:
 
 
 class VideoSource:
-    """A clip on disk (or at an http(s) URL, downloaded once) with its probed properties.
+    """A clip on disk with its probed properties (``media.remote.open_clip`` downloads one).
 
     ``path, width, height, fps, fps_fraction, frame_count, duration, codec,
     pix_fmt, container, file_size`` are read when the source is created; a
     missing, unreadable or undecodable file raises at once.
     """
 
-    def __init__(self, path_or_url: str | os.PathLike[str], cache_dir: str | Path | None = None):
-        text = os.fspath(path_or_url)
-        self.url: str | None = None
+    def __init__(self, path: str | os.PathLike[str], *, url: str | None = None):
+        text = os.fspath(path)
         if text.startswith(("http://", "https://")):
-            self.url = text
-            folder = Path(cache_dir) if cache_dir is not None else default_video_cache_dir()
-            self.path = _download(text, folder)
-        else:
-            self.path = Path(text).expanduser()
+            raise VideoError(
+                f"{_public_url(text)}: VideoSource reads a local file; open a URL with "
+                "kling_widget.media.remote.open_clip(url), which downloads it once"
+            )
+        # Where the clip was downloaded from (``open_clip``), else None.
+        self.url = url
+        self.path = Path(text).expanduser()
         if not self.path.exists():
             raise FileNotFoundError(f"video file not found: {self.path}")
         if not self.path.is_file():
@@ -314,6 +287,38 @@ class VideoSource:
             f"VideoSource({str(self.path)!r}, {self.width}x{self.height}, {self.fps:g} fps, "
             f"{self.frame_count} frames, {self.duration:.3f} s, {self.codec})"
         )
+
+    def frame_times(self) -> list[float]:
+        """Presentation time (s, from the first frame) of every frame, in order.
+
+        Read from the packets' timestamps (nothing is decoded), once.
+        """
+        cached: list[float] | None = getattr(self, "_frame_times", None)
+        if cached is not None:
+            return cached
+        container = _open_container(self.path)
+        try:
+            stream = container.streams.video[0]
+            base = Fraction(stream.time_base or Fraction(1, 90000))
+            pts = sorted(p.pts for p in container.demux(stream) if p.size and p.pts is not None)
+        finally:
+            container.close()
+        if len(pts) < self.frame_count:
+            # No usable timestamps: frames are evenly spaced at the stream's rate.
+            times = [i / self.fps for i in range(self.frame_count)]
+        else:
+            times = [float((p - pts[0]) * base) for p in pts[: self.frame_count]]
+        self._frame_times = times
+        return times
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        """True when frames are not evenly spaced (phones often record this way)."""
+        times = self.frame_times()
+        if len(times) < 3:
+            return False
+        step = 1.0 / self.fps
+        return any(abs((b - a) - step) > 0.25 * step for a, b in itertools.pairwise(times))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -517,16 +522,23 @@ class VideoSource:
             time_base = Fraction(plan.fps.denominator, plan.fps.numerator)
             vout.codec_context.time_base = time_base
             ratio = self.fps_fraction / plan.fps
+            times = self.frame_times() if self.variable_frame_rate else None
+
+            def shown_at(k: int) -> int:
+                # Output frame k shows the source frame on screen at time k / out_fps.
+                if times is not None:
+                    return local_index_at(times, k / float(plan.fps))
+                return int((k * ratio) // 1)
+
             k = 0
             last: Any = None
             for j, frame in enumerate(src.decode(vin)):
                 if k >= total:
                     break
-                # Output frame k shows the source frame on screen at time k / out_fps.
-                if (k * ratio) // 1 > j:
+                if shown_at(k) > j:
                     continue
                 last = self._converted(frame, plan, interpolation, self.rotation)
-                while k < total and (k * ratio) // 1 == j:
+                while k < total and shown_at(k) == j:
                     last.pts, last.time_base = k, time_base
                     out.mux(vout.encode(last))
                     k += 1

@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from kling_widget.editor.tracking import load_tracking, parse_tracking
 from kling_widget.rle import encode_rle
@@ -64,3 +65,11 @@ def test_load_tracking_maps_to_local_frames_and_tolerates_other_formats() -> Non
     # Kling's own file may be anything: a binary body yields no masks, not an error.
     assert load_tracking(preview, (h, w), int, fetch=lambda url: b"\x00\x01PK") == {}
     assert load_tracking(SimpleNamespace(tracking_output_url=None), (h, w), int) == {}
+
+
+def test_the_tracking_file_is_fetched_over_http_only() -> None:
+    from kling_widget.editor.tracking import fetch_bytes
+    from kling_widget.errors import KlingError
+
+    with pytest.raises((KlingError, ValueError)):
+        fetch_bytes("file:///etc/passwd")

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS
+from kling_widget.media.remote import open_clip
 from kling_widget.media.video import VideoError, VideoSource, _target_size
 from kling_widget.media.violations import Violation
 
@@ -439,8 +440,8 @@ def test_url_is_downloaded_once_into_the_cache(
 ) -> None:
     base, seen = served
     url = f"{base}/clip.mp4?token=s3cr3t"
-    first = VideoSource(url, cache_dir=tmp_path)
-    second = VideoSource(url, cache_dir=tmp_path)
+    first = open_clip(url, cache_dir=tmp_path)
+    second = open_clip(url, cache_dir=tmp_path)
     assert seen == ["/clip.mp4?token=s3cr3t"]
     assert first.path == second.path and first.path.parent == tmp_path
     assert first.path.name.startswith(hashlib.sha256(url.encode()).hexdigest()[:24])
@@ -455,7 +456,7 @@ def test_failed_download_names_the_url_without_its_token(
 ) -> None:
     base, _ = served
     with pytest.raises(VideoError) as info:
-        VideoSource(f"{base}/gone.mp4?token=s3cr3t", cache_dir=tmp_path)
+        open_clip(f"{base}/gone.mp4?token=s3cr3t", cache_dir=tmp_path)
     assert "HTTP 404" in str(info.value) and "/gone.mp4" in str(info.value)
     assert "s3cr3t" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
@@ -505,3 +506,43 @@ def test_a_phone_clip_is_shown_upright_and_conform_bakes_the_rotation_in(tmp_pat
     assert not any(v.field == "rotation" for v in fixed.check("omni"))
     top = fixed.read_frame(0)
     assert top[: top.shape[0] // 10].mean() > 200 and top[-top.shape[0] // 3 :].mean() < 80
+
+
+def _vfr_clip(path: Path, times_ms: list[int]) -> None:
+    """Frames at the given times (ms), each a flat grey of level 10 * its index."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((240, 320, 3), 10 * i, np.uint8), format="rgb24"
+            )
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_variable_frame_rate_frames_are_numbered_and_mapped_by_time(tmp_path: Path) -> None:
+    from kling_widget.media.frames import FrameCache, api_index_at
+    from kling_widget.media.video import local_index_at
+
+    # Bursts and gaps, as phones record: 20 frames over 1 s.
+    times_ms = [0, 33, 67, 100, 200, 300, 333, 367, 400, 500, 600, 633, 667, 700, 800, 900,
+                933, 967, 990, 1000]  # fmt: skip
+    clip = tmp_path / "vfr.mp4"
+    _vfr_clip(clip, times_ms)
+    src = VideoSource(clip)
+    assert src.frame_count == len(times_ms) and src.variable_frame_rate
+    assert [round(t * 1000) for t in src.frame_times()] == times_ms
+    with FrameCache(src, display_width=64) as cache:
+        cache.wait_ready(60)
+        for i in range(len(times_ms)):
+            # Each frame is the picture written i-th (no slot shared, none skipped).
+            assert abs(float(cache.get_array(i).mean()) - 10 * i) < 4, i
+    # Kling's frames are evenly spaced at its rate: frame 4 (0.2 s) is Kling's 6 at 30 fps.
+    assert api_index_at(src.frame_times()[4], 30.0, 30) == 6
+    assert local_index_at(src.frame_times(), 6 / 30) == 4
+    assert local_index_at(src.frame_times(), 5 / 30) == 3  # the gap shows frame 3
