@@ -159,3 +159,34 @@ def test_points_layer_draws_one_dot_per_point(sent: CommRecorder) -> None:
     assert names.count("strokeCircles") == 1  # the pending point: an amber ring
     fills = [a for n, a in canvas_commands(sent.since(mark)) if n == "set"]
     assert any(ADD_COLOR in map(str, a) for a in fills)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(1920, 1080), (1080, 1920), (1080, 1080), (2560, 1080), (3840, 2160), (720, 1280)],
+    ids=["16:9", "9:16", "1:1", "21:9", "4K", "phone"],
+)
+def test_every_shape_fits_a_1280x800_window_by_scaling_the_display(width: int, height: int) -> None:
+    import re
+
+    from kling_widget.editor.controls import FIT_VH, stage_max_width
+    from kling_widget.editor.screen import DISPLAY_BOX_PX
+
+    class Source:
+        pass
+
+    src = Source()
+    src.width, src.height = width, height  # type: ignore[attr-defined]
+    from kling_widget.editor.screen import display_width_for
+
+    dw = display_width_for(src, 960)  # type: ignore[arg-type]
+    dh = round(height * dw / width)
+    # The pictures sent are at most the box (the data keeps its full resolution).
+    assert dw <= 960 and dh <= DISPLAY_BOX_PX + 1
+    css = stage_max_width(dw, dh)
+    px, aspect = re.fullmatch(r"min\((\d+)px, calc\((\d+)vh \* ([\d.]+)\)\)", css).group(1, 3)  # type: ignore[union-attr]
+    # What the browser computes for a 1280x800 window: the frame's height on screen.
+    shown_w = min(float(px), FIT_VH / 100 * 800 * float(aspect), 1280 - 300)
+    shown_h = shown_w * dh / dw
+    assert shown_h <= FIT_VH / 100 * 800 + 1
+    assert abs(float(aspect) - dw / dh) < 1e-3
