@@ -26,6 +26,7 @@ from kling_widget.editor.controls import Controls
 from kling_widget.editor.screen import Screen
 from kling_widget.editor.state import EditorState, check_frame, check_points
 from kling_widget.editor.view import FrameView, Strip
+from kling_widget.editor.workbench import Workbench, WorkbenchAPI
 from kling_widget.errors import KlingValidationError
 from kling_widget.journal import JournalLockedError
 from kling_widget.media.video import VideoSource
@@ -34,7 +35,7 @@ from kling_widget.workflow import Project
 PointLike = Sequence[float] | Mapping[str, float]
 
 
-class Editor:
+class Editor(WorkbenchAPI):
     """An interactive editor for one clip: click objects, preview, create, watch the result.
 
     ``Editor("clip.mp4")`` shows itself in a notebook. Without ``client`` it uses
@@ -115,8 +116,10 @@ class Editor:
         self.actions = Actions(self)
         self._attach(project, source, rebuild=False)
         self.actions.wire()
+        self.workbench = Workbench(self)
         self.controller.restore()
         back = project.restored if project is not None else None
+        self.workbench.mount()
         self.show(0)
         if locked:
             self.say(locked, "error", near="clip")
@@ -321,7 +324,7 @@ class Editor:
         self.check_ready()
         return self.controller.submit_create(
             edit_mode,
-            prompt=rules.resolve_prompt(edit_mode, prompt),
+            prompt=rules.resolve_prompt(edit_mode, prompt, self.workbench.object_list.subject()),
             images=list(images or []),
             negative_prompt=negative_prompt,
             mode=mode,
@@ -381,6 +384,7 @@ class Editor:
                           on_status=self._project_status)  # fmt: skip
         self.controller.close(cancel=False)
         self._attach(project, project.source)
+        self.workbench.attach()
         self.controls.note("clip", "")
         self.show(0)
         self.say(messages.conformed(new.width, new.height, new.fps, new.duration, new.path), "ok")
@@ -389,5 +393,6 @@ class Editor:
     def close(self) -> None:
         """Stop the worker threads and close the widgets."""
         self._closed = True
+        self.workbench.close()
         self.controller.close()
         self.screen.close_widgets()

@@ -318,7 +318,11 @@ def _removal_flow(editor: Editor, emu: Emulator, short: ShortClip) -> None:
     last = short.frame_count - 1
     editor.seek(last)
     assert iou(coverage(editor.view.mask_png), resize_mask(short.mask(last), (h, w))) > 0.8
-    assert "Open the preview video" in editor.controls.preview_out.value
+    editor.workbench.submit(lambda: None).result(TIMEOUT)  # the preview video is fetched
+    (preview,) = [
+        w for w in _walk(editor.workbench.outputs.preview_box) if type(w).__name__ == "Video"
+    ]
+    assert "kling-preview-video" in preview._dom_classes
 
     assert editor.controls.edit_mode.value == "removal"
     editor.controls.create_button.click()
@@ -333,16 +337,16 @@ def _removal_flow(editor: Editor, emu: Emulator, short: ShortClip) -> None:
     result = editor.result
     assert result is not None and result.is_file() and result.stat().st_size > 1000
     assert str(result) in editor.status
-    # Before/after: two inline videos, the second one the downloaded file.
+    # The result plays inline (with its sound); compare shows it next to the original.
     videos = [
         w
         for box in editor.controls.result.children
         for w in _walk(box)
         if type(w).__name__ == "Video"
     ]
-    assert len(videos) == 2
-    assert bytes(videos[0].value) == short.path.read_bytes()
-    assert bytes(videos[1].value) == result.read_bytes()
+    assert [bytes(v.value) for v in videos] == [result.read_bytes()]
+    view = editor.workbench.outputs.compare_view
+    assert view is not None and view.labels[0] == "Original" and view.b.source.path == result
     assert editor.controls.create_button.disabled is False
     # The square is gone from the edit: its pixels now look like the background.
     import imageio.v3 as iio
