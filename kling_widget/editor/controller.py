@@ -106,19 +106,13 @@ class EditorController:
             )
         return self.project
 
-    def _on_api(self, fn: Callable[[], T]) -> Future[T]:
-        return self._api.submit(fn)
-
-    def _on_tasks(self, fn: Callable[[], T]) -> Future[T]:
-        return self._tasks.submit(fn)
-
     def run_on_api(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on the selection worker, after every queued selection call."""
-        return self._on_api(fn)
+        return self._api.submit(fn)
 
     def run_on_tasks(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on the task worker, after every queued create or wait."""
-        return self._on_tasks(fn)
+        return self._tasks.submit(fn)
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Block until both workers have run everything queued so far."""
@@ -227,7 +221,7 @@ class EditorController:
             )
             return selection
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     def apply_selection(self, frame: int, points: Sequence[Point], selection: Selection) -> None:
         """Show a selection reply: decode its masks, confirm the points, redraw."""
@@ -262,7 +256,7 @@ class EditorController:
             self.ui.say(f"Point removed from frame {frame}.", "ok")
             return selection
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     def submit_clear(self) -> Future[None]:
         """Queue clear-selection: every point of every frame is deleted on Kling's side."""
@@ -283,7 +277,7 @@ class EditorController:
             self.ui.selection_cleared(frames)
             self.ui.say("Every point and mask was removed. Click the object to start again.", "ok")
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     def _selection_changed(
         self,
@@ -332,7 +326,7 @@ class EditorController:
                 )
             return preview
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     # --- tasks ------------------------------------------------------------------
     def submit_create(
@@ -367,7 +361,7 @@ class EditorController:
             self._started(task)
             return task
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     def submit_omni(
         self,
@@ -399,7 +393,7 @@ class EditorController:
             self._started(task)
             return task
 
-        return self._on_api(run)
+        return self.run_on_api(run)
 
     def _started(self, task: Task) -> None:
         self.task = task
@@ -409,7 +403,7 @@ class EditorController:
     def submit_wait(self, task: Task | None = None, timeout: float = 600) -> Future[Path]:
         """Queue a wait for ``task`` (default: this editor's last, or the journal's latest)."""
         project = self._project()
-        return self._on_tasks(lambda: self._wait(project, task, timeout))
+        return self.run_on_tasks(lambda: self._wait(project, task, timeout))
 
     def wait_here(self, task: Task | None = None, timeout: float = 600) -> Path:
         """``submit_wait(...).result()`` for code already running on the task worker."""
@@ -504,4 +498,4 @@ class EditorController:
                     "ok",
                 )
 
-        self._resumed = self._on_tasks(run)
+        self._resumed = self.run_on_tasks(run)
