@@ -263,11 +263,13 @@ class SlotWork:
                 try:
                     task = await self.call(project.tasks.refresh, task)
                 except KlingRateLimitError:
+                    self.retries += 1
                     interval = min(self.opts.poll_interval[1], interval * 2)
                     continue
                 except Exception as exc:
                     if not may_have_landed(exc):
                         raise
+                    self.retries += 1
                     continue  # a missed poll: the next one will do
                 interval = self.next_poll(time.monotonic() - started)
         except BaseException:
