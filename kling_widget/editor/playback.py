@@ -29,6 +29,8 @@ __all__ = ["MAX_INLINE_PREVIEW_BYTES", "PlaybackStats", "Player", "preview_video
 MAX_INLINE_PREVIEW_BYTES = 64 * 1024 * 1024
 # Longest single sleep of the clock thread: bounds how late a pause is noticed.
 _MAX_SLEEP_S = 0.05
+# How often a held player asks again whether the display has caught up.
+_HELD_POLL_S = 0.004
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class Player:
     ``loop`` starts over after the last frame; otherwise playback stops there (and the
     next ``play()`` starts from the first frame). ``on_state(playing)`` is called when
     playback starts or stops; ``on_error(exc)`` when ``show`` raises (playback stops).
-    ``clock`` is injectable for tests.
+    ``ready()``, when given, says whether the display has caught up with what was sent
+    (the browser answers each frame): while it says no, due frames are skipped instead of
+    queued behind the ones still on their way. ``clock`` is injectable for tests.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class Player:
         clock: Callable[[], float] = time.monotonic,
         on_state: Callable[[bool], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         if isinstance(frame_count, bool) or not isinstance(frame_count, int) or frame_count < 1:
             raise ValueError(f"frame_count={frame_count!r}: must be a positive integer")
@@ -77,6 +82,8 @@ class Player:
         self._clock = clock
         self.on_state = on_state
         self.on_error = on_error
+        self.ready = ready
+        self._held = False
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -193,11 +200,19 @@ class Player:
     def tick(self, now: float) -> int | None:
         """Show the frame due at ``now`` (one step of the clock thread); returns it.
 
-        ``-1`` means the clip ended (not looping); ``None`` that nothing changed.
+        ``-1`` means the clip ended (not looping); ``None`` that nothing was drawn (the
+        frame on screen is still due, or the display has not caught up).
         """
         frame = self.due(now)
-        if frame is None or frame < 0:
+        last = self.frame_count - 1
+        if frame == -1 and self._last != last:
+            frame = last  # the clip ends on its last frame, even after skipping
+        elif frame is None or frame < 0:
             return frame
+        elif self.ready is not None and not self.ready():
+            self._held = True
+            return None
+        self._held = False
         with self._lock:
             if self._last is not None:
                 gap = (frame - self._last) % self.frame_count
@@ -226,7 +241,10 @@ class Player:
                     with self._lock:
                         self.position = self.frame_count - 1
                     break
-                stop.wait(min(_MAX_SLEEP_S, self._next_due_in(self._clock())))
+                if self._held:
+                    stop.wait(_HELD_POLL_S)
+                else:
+                    stop.wait(min(_MAX_SLEEP_S, self._next_due_in(self._clock())))
         except Exception as exc:
             if self.on_error is not None:
                 self.on_error(exc)

@@ -62,6 +62,10 @@ __all__ = ["UNDO_FILE", "Workbench", "WorkbenchAPI"]
 UNDO_FILE = "undo.jsonl"
 REFRESH_S = 0.5  # how often the refresh thread looks for new masks
 TASKS_REFRESH_S = 1.0  # and for task changes in the journal
+ECHO_TIMEOUT_S = 0.5  # a frame the browser never answered for is taken as shown
+# Frames sent whose echo has not come back: enough to cover one round trip to the browser
+# at 30 fps, few enough that the picture is never more than a few frames late.
+MAX_IN_FLIGHT = 3
 
 
 class _SelectionOps:
@@ -102,6 +106,9 @@ class Workbench:
         self.ed = editor
         self._lock = threading.RLock()
         self._expected: list[tuple[str, int | None, tuple[Point, ...]]] = []
+        self._sent = self._acked = 0
+        self._sent_at = 0.0
+        self._echoes = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="kling-editor-history")
         self._stop = threading.Event()
         small = widgets.Layout(width="auto")
@@ -152,12 +159,17 @@ class Workbench:
         if old_player is not None:
             old_player.pause()
         self.player = Player(
-            ed.seek,
+            self._play_frame,
             ed.source.frame_count,
             ed.source.fps,
             on_state=self._playing_changed,
             on_error=lambda exc: ed.report("play the clip", exc),
+            ready=self._browser_caught_up,
         )
+        # The slider and the (hidden) Play widget are linked in the browser, so each
+        # frame the player puts on the slider comes back as a Play value once the
+        # browser has handled it: the echo that tells how far behind the browser is.
+        ed.controls.play.observe(self._echoed, "value")
         old_keys: Keys | None = vars(self).get("keys")
         if old_keys is not None:
             old_keys.close()
@@ -330,7 +342,29 @@ class Workbench:
             self.player.pause()
             return
         at_end = self.ed.frame >= self.ed.source.frame_count - 1
+        with self._lock:
+            self._sent = self._acked = 0
         self.player.play(start=0 if at_end else self.ed.frame)
+
+    def _play_frame(self, frame: int) -> None:
+        if self.ed.controls.slider.value != frame:  # an unchanged slider is not echoed
+            with self._lock:
+                self._sent += 1
+                self._sent_at = time.monotonic()
+        self.ed.seek(frame)
+
+    def _echoed(self, change: Mapping[str, object]) -> None:
+        with self._lock:
+            self._acked += 1
+            self._echoes = True
+
+    def _browser_caught_up(self) -> bool:
+        """At most ``MAX_IN_FLIGHT`` frames unanswered; without echoes (no browser) no hold."""
+        with self._lock:
+            if not self._echoes or self._sent - self._acked < MAX_IN_FLIGHT:
+                return True
+            # An answer lost (a view closed mid-play) must not stop playback.
+            return time.monotonic() - self._sent_at > ECHO_TIMEOUT_S
 
     def _playing_changed(self, playing: bool) -> None:
         self.play_button.description = "Pause" if playing else "Play"

@@ -106,10 +106,10 @@ def test_pause_stops_at_the_frame_on_screen_and_play_resumes_there() -> None:
 
     def show(frame: int) -> None:
         shown.append(frame)
-        if frame == 3:
+        if len(shown) >= 3:  # a few frames in, whichever were skipped on a busy machine
             gate.set()
 
-    p = Player(show, 10_000, 1000.0)
+    p = Player(show, 100_000, 1000.0)
     p.play(start=0)
     assert gate.wait(30)
     p.pause()
@@ -136,6 +136,26 @@ def test_a_failing_draw_stops_playback_and_is_reported() -> None:
     assert done.wait(30)
     assert [str(e) for e in errors] == ["canvas closed"]
     assert not p.playing
+
+
+def test_a_display_that_has_not_caught_up_holds_frames_back() -> None:
+    clock, shown = Clock(), []
+    answered = {"ok": True}
+    p = Player(shown.append, 30, 10.0, clock=clock, ready=lambda: answered["ok"])
+    p._begin(0, clock.now)
+    assert p.tick(clock.now) == 0
+    answered["ok"] = False  # the browser is still busy with frame 0
+    for _ in range(3):
+        clock.now += 0.1
+        assert p.tick(clock.now) is None
+    answered["ok"] = True
+    assert p.tick(clock.now) == 3  # frames 1 and 2 were skipped, not queued
+    assert p.stats.dropped == 2
+    answered["ok"] = False
+    clock.now += 10.0
+    assert p.tick(clock.now) == 29  # the clip still ends on its last frame
+    assert p.tick(clock.now) == -1
+    assert shown == [0, 3, 29]
 
 
 @pytest.mark.parametrize(
