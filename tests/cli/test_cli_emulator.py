@@ -395,6 +395,13 @@ def test_tasks_download_writes_the_same_result(
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == saved.read_bytes()
     assert f"({out.stat().st_size} bytes)" in r.stdout
+    # Into a folder: named after the task id, inside the folder, nothing else left there.
+    folder = tmp_path / "results"
+    folder.mkdir()
+    r = cli("tasks", "download", task_id, "-o", str(folder), emu=emulator, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in folder.iterdir()] == [f"{task_id}.mp4"]
+    assert (folder / f"{task_id}.mp4").read_bytes() == saved.read_bytes()
 
 
 def test_tasks_show_unknown_id_exits_1_with_code_and_request_id(
