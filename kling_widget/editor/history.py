@@ -13,29 +13,26 @@ when it is already in effect (the points are already gone, or already there). So
 that failed half-way (a dropped connection) can simply be retried, and a history that
 lags the selection by one change after a crash never deletes points that are not there.
 
-The history is written to a :class:`HistoryLog` (one entry per do / undo / redo, replayed
-on load), so undo and redo survive a kernel restart. :class:`JsonLinesLog` keeps it in a
-file next to the project's journal; :class:`MemoryLog` keeps it in memory.
+The history is written to a ``HistoryLog`` (:mod:`.history_log`: one entry per do / undo /
+redo, replayed on load), so undo and redo survive a kernel restart.
 
-Frame indices are whatever the ops use (the editor uses the clip's own). Imports nothing
-from the package: no widgets, no network, no journal.
+Frame indices are whatever the ops use (the editor uses the clip's own). Imports only its
+sibling ``history_log``: no widgets, no network, no journal.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from kling_widget.editor.history_log import Entry, HistoryLog, JsonLinesLog, MemoryLog
 
 Point = tuple[float, float]
 StepOp = Literal["add", "delete", "clear"]
 # One selection call as sent: ("add" | "delete", frame, points).
 Call = tuple[StepOp, int, tuple[Point, ...]]
-Entry = dict[str, object]
 
 __all__ = [
     "Change",
@@ -73,22 +70,6 @@ class SelectionOps(Protocol):
 
     def calls_since_clear(self) -> Sequence[tuple[str, int | None, Sequence[Point]]]:
         """The ``(op, frame, points)`` calls sent since the last clear, in order."""
-        ...
-
-
-class HistoryLog(Protocol):
-    """Where the history is written so it survives a restart."""
-
-    def read(self) -> list[Entry]:
-        """Every entry written so far, oldest first."""
-        ...
-
-    def append(self, entry: Entry) -> None:
-        """Write one more entry (durably, before returning)."""
-        ...
-
-    def rewrite(self, entries: Sequence[Entry]) -> None:
-        """Replace every entry (compaction), atomically."""
         ...
 
 
@@ -229,74 +210,6 @@ def replay_script(
         if pts:
             script.append(("add" if op == "add" else "delete", frame, tuple(pts)))
     return tuple(script)
-
-
-# --- logs -----------------------------------------------------------------------------
-
-
-@dataclass
-class MemoryLog:
-    """A history log in memory (tests; a read-only editor)."""
-
-    entries: list[Entry] = field(default_factory=list)
-
-    def read(self) -> list[Entry]:
-        """Every entry, oldest first."""
-        return list(self.entries)
-
-    def append(self, entry: Entry) -> None:
-        """Keep one more entry."""
-        self.entries.append(dict(entry))
-
-    def rewrite(self, entries: Sequence[Entry]) -> None:
-        """Replace every entry."""
-        self.entries = [dict(e) for e in entries]
-
-
-class JsonLinesLog:
-    """A history log as a JSON-lines file, one entry a line, flushed and synced per entry.
-
-    A line cut short by a crash (the last one) is ignored when reading.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def read(self) -> list[Entry]:
-        """Every complete entry, oldest first (``[]`` when the file does not exist)."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        out: list[Entry] = []
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
-
-    def append(self, entry: Entry) -> None:
-        """Append one entry and sync it to disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(entry, separators=(",", ":")) + "\n"
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def rewrite(self, entries: Sequence[Entry]) -> None:
-        """Replace the file's content atomically (write aside, then rename)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for entry in entries:
-                fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
 
 
 # --- the history ----------------------------------------------------------------------
