@@ -57,3 +57,12 @@ def clocked_emu() -> Iterator[Any]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def projects_outside_the_checkout(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any project made without an explicit root lands in a temporary folder, never in
+    the working directory (the tests leave no trace in the checkout)."""
+    monkeypatch.setenv("KLING_WIDGET_PROJECTS", str(tmp_path_factory.mktemp("projects")))
