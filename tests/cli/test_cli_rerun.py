@@ -125,3 +125,9 @@ def test_a_changed_request_is_a_new_task_and_a_failed_one_is_not_picked_up(
     other = run(emulator, tmp_path, *base, "--prompt", "Remove the disc", "-o", str(out))
     assert other.returncode == 0, other.stderr
     assert len(creates(emulator, since)) == 2  # another request: another task
+    # --read-only shows the journal and sends nothing.
+    n = len(emulator.requests)
+    shown = run(emulator, tmp_path, *base, "-o", str(out), "--read-only")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count(": succeed; result: ") == 2
+    assert len(emulator.requests) == n
