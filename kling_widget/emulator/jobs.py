@@ -28,6 +28,7 @@ from kling_widget.emulator.vision.plate import (
     full_path,
     plate_box,
     sample_count,
+    scaled_box,
 )
 from kling_widget.emulator.vision.render import (
     RGB,
@@ -118,6 +119,10 @@ def render_edit(
     return writer.frames / float(rate)
 
 
+# Work pixels an object's region is grown by before it is filled from the plate.
+HOLE_GROW = 2
+
+
 def _work_holes(session: SelectionSession, tracks: ObjectTracks) -> list[BoolArray]:
     """Per frame, the union of every object's work mask (grown by a pixel)."""
     count = min(len(masks) for masks, _ in tracks.values())
@@ -138,31 +143,36 @@ def _removed(session: SelectionSession, tracks: ObjectTracks) -> Iterator[RGB]:
     work_holes = _work_holes(session, tracks)
     count = len(work_holes)
     shape = (clip.height, clip.width)
-    # Full-resolution holes: generous, so an object's blurred edge goes with it.
-    grow = round(1.5 * clip.scale) + 2
-    holes = [dilate(resize_mask(h, shape), grow) if h.any() else None for h in work_holes]
+    # Full-resolution holes, generous (grown at work resolution) so an object's blurred
+    # edge goes with it; made when needed: a clip's worth would not fit in memory.
+    grown = [dilate(h, HOLE_GROW) if h.any() else None for h in work_holes]
+
+    def hole(t: int) -> BoolArray | None:
+        g = grown[t] if t < count else None
+        return None if g is None else resize_mask(g, shape)
+
     path = full_path(camera_path(clip.work_frame, count, work_holes), clip.scale)
-    empty = np.zeros(shape, dtype=bool)
-    box = plate_box([h if h is not None else empty for h in holes], path, shape)
+    box = plate_box([scaled_box(g, clip.scale) for g in grown], path, shape)
     if box is None:
         yield from clip.iter_frames()
         return
     picks = set(np.linspace(0, count - 1, sample_count(box, count)).round().astype(int).tolist())
+    empty = np.zeros(shape, dtype=bool)
 
     def samples() -> Iterator[tuple[RGB, BoolArray, NDArray[np.float64]]]:
         for t, frame in enumerate(clip.iter_frames()):
             if t in picks and t < count:
-                hole = holes[t]
-                yield frame, hole if hole is not None else empty, path[t]
+                h = hole(t)
+                yield frame, h if h is not None else empty, path[t]
 
     plate: Plate = build_plate(samples(), box)
     for t, frame in enumerate(clip.iter_frames()):
-        hole = holes[t] if t < count else None
-        if hole is None:
+        h = hole(t)
+        if h is None:
             yield frame
             continue
         out = frame.copy()
-        plate.fill(out, hole, path[t])
+        plate.fill(out, h, path[t])
         yield out
 
 

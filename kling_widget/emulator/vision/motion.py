@@ -21,6 +21,9 @@ from kling_widget.emulator.vision.ops import BoolArray, ByteArray, FloatArray
 Matrix = NDArray[np.float64]
 # Flow vectors are sampled on a grid with this step (work px) for the model fits.
 GRID_STEP = 4
+# The camera's fit uses a sparser grid: a couple of thousand vectors pin a homography down,
+# and RANSAC's cost grows with their number.
+CAMERA_GRID_STEP = 8
 MIN_VECTORS = 12
 RANSAC_PX = 1.0
 
@@ -58,10 +61,10 @@ def camera_motion(field: FloatArray, exclude: BoolArray | None = None) -> Matrix
     h, w = field.shape[:2]
     keep = np.ones((h, w), bool) if exclude is None else ~exclude
     # Flow is least reliable at the frame's border (pixels entering or leaving).
-    margin = 2 * GRID_STEP
+    margin = CAMERA_GRID_STEP
     keep[:margin] = keep[-margin:] = False
     keep[:, :margin] = keep[:, -margin:] = False
-    src, dst = _samples(field, keep)
+    src, dst = _samples(field, keep, CAMERA_GRID_STEP)
     if len(src) < MIN_VECTORS:
         return np.eye(3)
     found, _ = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=500, confidence=0.99)

@@ -131,13 +131,28 @@ class Plate:
         return frame
 
 
+def scaled_box(work_hole: BoolArray | None, scale: float) -> tuple[int, int, int, int] | None:
+    """The full-resolution box (y0, x0, y1, x1) of a work-resolution hole."""
+    b = None if work_hole is None else bbox(work_hole)
+    if b is None:
+        return None
+    return (
+        int(np.floor(b[0] * scale)),
+        int(np.floor(b[1] * scale)),
+        int(np.ceil(b[2] * scale)),
+        int(np.ceil(b[3] * scale)),
+    )
+
+
 def plate_box(
-    holes: Sequence[BoolArray], to_ref: Sequence[Matrix], shape: tuple[int, int]
+    boxes: Sequence[tuple[int, int, int, int] | None],
+    to_ref: Sequence[Matrix],
+    shape: tuple[int, int],
 ) -> tuple[int, int, int, int] | None:
-    """Reference-coordinate (y0, x0, y1, x1) covering every hole, at most 3x the frame."""
+    """Reference-coordinate (y0, x0, y1, x1) covering every hole's box (full resolution),
+    at most 3x the frame."""
     pts = []
-    for hole, m in zip(holes, to_ref, strict=False):
-        b = bbox(hole)
+    for b, m in zip(boxes, to_ref, strict=False):
         if b is None:
             continue
         corners = cv2.perspectiveTransform(_corners(b)[None], m)[0]

@@ -28,7 +28,7 @@ RGB = NDArray[np.uint8]
 
 CRF = "16"
 # Results are encoded with this x264 preset (previews with "ultrafast").
-RESULT_PRESET = "veryfast"
+RESULT_PRESET = "superfast"
 
 
 class Mp4Writer:
