@@ -28,7 +28,7 @@ from kling_widget.editor.state import EditorState, check_frame, check_points
 from kling_widget.editor.view import FrameView, Strip
 from kling_widget.editor.workbench import Workbench, WorkbenchAPI
 from kling_widget.errors import KlingValidationError
-from kling_widget.journal import JournalLockedError
+from kling_widget.journal import JournalLockedError, default_root
 from kling_widget.media.video import VideoSource
 from kling_widget.workflow import Project
 
@@ -52,7 +52,7 @@ class Editor(WorkbenchAPI):
         *,
         video_url: str | None = None,
         uploader: Callable[[Path], str] | None = None,
-        root: str | Path = "kling-projects",
+        root: str | Path | None = None,
         display_width: int = 960,
         autodisplay: bool = True,
     ) -> None:
@@ -60,12 +60,20 @@ class Editor(WorkbenchAPI):
         if video_url is None and uploader is None:
             uploader = display.default_uploader(client)
         self._client, self._video_url, self._uploader = client, video_url, uploader
-        self._root_dir = Path(root)
+        # No root: $KLING_WIDGET_PROJECTS or ./kling-projects, the same folder Project picks.
+        self._root_dir = Path(root) if root is not None else default_root()
 
         def project_for(read_only: bool) -> Project:
             status = None if read_only else self._project_status
-            return Project(clip, client, video_url=video_url, uploader=uploader, root=root,
-                           on_status=status, read_only=read_only)  # fmt: skip
+            return Project(
+                clip,
+                client,
+                video_url=video_url,
+                uploader=uploader,
+                root=self._root_dir,
+                on_status=status,
+                read_only=read_only,
+            )
 
         try:
             project, locked = project_for(False), ""
