@@ -118,5 +118,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kling_widget.media.images import ReferenceImage
     from kling_widget.media.samples import make_sample, sample_image
     from kling_widget.media.video import VideoSource
-    from kling_widget.workflow import Project
     from kling_widget.rle import decode_rle, encode_rle
+    from kling_widget.workflow import Project
