@@ -195,7 +195,9 @@ class Workbench:
             for w in self.ed.widget.children
             if w not in (self.panel, self.outputs.compare_box, self.outputs.tasks.widget)
         ]
-        at = children.index(c.stage) + 1 if c.stage in children else len(children)
+        # Under the tool row (and its note): outside the stage, whose keys are the editor's.
+        anchor = next((w for w in (c.notes["tools"], c.tools, c.stage) if w in children), None)
+        at = children.index(anchor) + 1 if anchor is not None else len(children)
         children[at:at] = [self.panel]
         after = children.index(c.result) + 1 if c.result in children else len(children)
         children[after:after] = [self.outputs.compare_box, self.outputs.tasks.widget]

@@ -288,9 +288,3 @@ def outputs_text(page: Any) -> str:
             ".map(e => e.innerText).join('\\n')"
         )
     )
-
-
-def frame_label(page: Any) -> str:
-    """The text next to the slider (``frame 12 / 47 · 0.50 s``)."""
-    el = page.query_selector(".kling-stage .widget-label")
-    return str(el.inner_text()) if el is not None else ""
