@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -106,7 +107,8 @@ class Workbench:
         self.ed = editor
         self._lock = threading.RLock()
         self._expected: list[tuple[str, int | None, tuple[Point, ...]]] = []
-        self._sent = self._acked = 0
+        # Frames put on the slider during playback whose echo has not come back, in order.
+        self._in_flight: deque[int] = deque()
         self._sent_at = 0.0
         self._echoes = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="kling-editor-history")
@@ -345,25 +347,30 @@ class Workbench:
             return
         at_end = self.ed.frame >= self.ed.source.frame_count - 1
         with self._lock:
-            self._sent = self._acked = 0
+            self._in_flight.clear()
         self.player.play(start=0 if at_end else self.ed.frame)
 
     def _play_frame(self, frame: int) -> None:
         if self.ed.controls.slider.value != frame:  # an unchanged slider is not echoed
             with self._lock:
-                self._sent += 1
+                self._in_flight.append(frame)
                 self._sent_at = time.monotonic()
         self.ed.seek(frame)
 
     def _echoed(self, change: Mapping[str, object]) -> None:
+        # The browser may answer several frames with one echo (the latest): every frame
+        # up to the one echoed has been handled.
+        value = change.get("new")
         with self._lock:
-            self._acked += 1
             self._echoes = True
+            if value in self._in_flight:
+                while self._in_flight and self._in_flight.popleft() != value:
+                    pass
 
     def _browser_caught_up(self) -> bool:
         """At most ``MAX_IN_FLIGHT`` frames unanswered; without echoes (no browser) no hold."""
         with self._lock:
-            if not self._echoes or self._sent - self._acked < MAX_IN_FLIGHT:
+            if not self._echoes or len(self._in_flight) < MAX_IN_FLIGHT:
                 return True
             # An answer lost (a view closed mid-play) must not stop playback.
             return time.monotonic() - self._sent_at > ECHO_TIMEOUT_S
