@@ -174,11 +174,16 @@ class Compare:
         )
         self.wipe_slider.observe(lambda ch: self.set_wipe(ch["new"]), "value")
         button = widgets.Layout(width="40px")
-        self.first_button = widgets.Button(description="⏮", tooltip="First frame", layout=button)
-        self.back_button = widgets.Button(description="◀", tooltip="One frame back", layout=button)
-        self.play_button = widgets.Button(description="▶", tooltip="Play / pause", layout=button)
-        self.next_button = widgets.Button(description="▶|", tooltip="One frame on", layout=button)
-        self.last_button = widgets.Button(description="⏭", tooltip="Last frame", layout=button)
+
+        # Icons, not characters: the media symbols are missing from many system fonts.
+        def icon_button(icon: str, tooltip: str) -> widgets.Button:
+            return widgets.Button(description="", icon=icon, tooltip=tooltip, layout=button)
+
+        self.first_button = icon_button("fast-backward", "First frame")
+        self.back_button = icon_button("step-backward", "One frame back")
+        self.play_button = icon_button("play", "Play / pause")
+        self.next_button = icon_button("step-forward", "One frame on")
+        self.last_button = icon_button("fast-forward", "Last frame")
         self.play_button.add_class("kling-compare-play")
         self.first_button.on_click(lambda _: self.seek(0))
         self.back_button.on_click(lambda _: self.step(-1))
@@ -348,7 +353,7 @@ class Compare:
             )
 
     def _playing_changed(self, playing: bool) -> None:
-        self.play_button.description = "⏸" if playing else "▶"
+        self.play_button.icon = "pause" if playing else "play"
 
     def _set_note(self, text: str) -> None:
         self.note.value = f"<span style='font:12px sans-serif'>{html.escape(text)}</span>"

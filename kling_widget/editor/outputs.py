@@ -118,14 +118,17 @@ class Outputs:
             w.close()
 
     # --- compare ----------------------------------------------------------------------
-    def compare(self, a: VideoRef = "original", b: VideoRef = None) -> Compare:
+    def compare(
+        self, a: VideoRef = "original", b: VideoRef = None, labels: tuple[str, str] | None = None
+    ) -> Compare:
         """``a`` and ``b`` in one synchronized view (wipe or side by side), under the editor.
 
         Each is ``"original"``, a path, a task of this clip (or its id), or ``None`` for the
         latest result.
         """
         first, second = self._video(a), self._video(b)
-        view = Compare(first, second, labels=(_name(a, first), _name(b, second)))
+        names = labels or (_name(a, first), _name(b, second))
+        view = Compare(first, second, labels=names)
         with self._lock:
             old, self.compare_view = self.compare_view, view
         self.compare_box.children = (view.widget,)
@@ -153,13 +156,13 @@ class Outputs:
 
     def _compare_row(self, row: TaskRow) -> None:
         if row.result_path is not None:
-            self.compare("original", row.result_path)
+            self.compare("original", row.result_path, ("Original", f"Result ({row.title})"))
 
     def show_result(self, path: Path) -> None:
         """A finished edit: the result as a video (with its sound, and where it was saved),
         and the original and the result in the compare view (frames only) under it."""
         self.ed.controls.show_result(path.read_bytes(), None, str(path))
-        self.compare("original", path)
+        self.compare("original", path, ("Original", "Result"))
         self.refresh_tasks(force=True)
 
     # --- export -----------------------------------------------------------------------
@@ -292,6 +295,6 @@ class Outputs:
 def _name(ref: VideoRef, video: Path | FrameCache) -> str:
     if isinstance(ref, str) and ref == "original":
         return "Original"
-    if isinstance(video, Path):
-        return video.stem[:40]
+    if isinstance(ref, (str, Path)) and Path(ref).is_file():
+        return Path(ref).stem[:24]  # a file the user named
     return "Result"

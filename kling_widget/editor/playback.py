@@ -266,7 +266,8 @@ def preview_video(data: bytes | None, url: str | None) -> widgets.Video:
     ``data`` (the file's bytes) is sent inside the widget state when it is at most
     ``MAX_INLINE_PREVIEW_BYTES``; otherwise the player loads ``url`` itself.
     """
-    layout = widgets.Layout(width="100%", max_width="100%")
+    # Beside the frame it is a reference, not the main picture: at most half as wide.
+    layout = widgets.Layout(width="100%", max_width="min(100%, 480px)")
     common = {"autoplay": False, "loop": True, "controls": True, "layout": layout}
     if data is not None and len(data) <= MAX_INLINE_PREVIEW_BYTES:
         video = widgets.Video(value=data, format="mp4", **common)

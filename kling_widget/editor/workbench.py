@@ -131,9 +131,9 @@ class Workbench:
         self.panel = widgets.VBox(
             [
                 self.help.panel,
-                self.outputs.preview_box,
                 self.object_list.panel.widget,
                 self.outputs.export_row,
+                self.outputs.preview_box,
             ],
             layout=widgets.Layout(width="100%"),
         )
@@ -188,9 +188,10 @@ class Workbench:
         # The browser-side Play steps the slider on its own clock; the player keeps the
         # clip's rate and skips frames instead of falling behind.
         c.play.layout.display = "none"
-        if self.play_button not in c.playback.children:
-            c.playback.children = (self.play_button, *c.playback.children)
-        extra = (self.undo_button, self.redo_button, self.help.button)
+        mine = (self.play_button, self.help.button)
+        rest = [w for w in c.playback.children if w not in mine]
+        c.playback.children = (self.play_button, *rest, self.help.button)
+        extra = (self.undo_button, self.redo_button)
         c.tools.children = (*(w for w in c.tools.children if w not in extra), *extra)
         children = [
             w

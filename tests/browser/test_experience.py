@@ -232,7 +232,7 @@ def test_a_create_shows_in_compare_and_in_the_task_history(session: dict[str, An
     page.click(".kling-compare button:has-text('Side by side')")
     poll(lambda: canvas.evaluate("c => c.width") == 2 * width, 30, "side by side")
     page.click(".kling-compare button[title='One frame on']")
-    poll(lambda: "Original 1 ·" in page.inner_text(".kling-compare"), 30, "both one frame on")
+    poll(lambda: "Original 1 · Result 1" in page.inner_text(".kling-compare"), 30, "one frame on")
     row = page.wait_for_selector(".kling-task-row", timeout=120_000)
     assert row is not None
     poll(lambda: "done" in row.inner_text(), 120, "the task marked done")

@@ -39,7 +39,9 @@ def write_clip(path: Path) -> Path:
     import av
 
     rng = np.random.default_rng(4)
-    bg = np.kron(rng.integers(0, 24, (H // 8, W // 8, 3)), np.ones((8, 8, 1))) + [60, 110, 70]
+    bg = np.kron(rng.integers(0, 24, (H // 8, W // 8, 3)), np.ones((8, 8, 1))) + np.array(
+        [60, 110, 70]
+    )
     bg = bg.astype(np.uint8)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
