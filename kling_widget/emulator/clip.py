@@ -60,6 +60,37 @@ def _stop_background() -> None:
         thread.join(timeout=_EXIT_WAIT_S)
 
 
+# While a request a user waits on (a click) runs, background work pauses between frames:
+# niceness does not share Python's interpreter lock, and a frame being decoded holds it.
+_foreground_lock = threading.Lock()
+_foreground_count = 0
+_no_foreground = threading.Event()
+_no_foreground.set()
+# A background thread never waits longer than this for a request to finish.
+_YIELD_LIMIT_S = 1.0
+
+
+@contextlib.contextmanager
+def foreground() -> Iterator[None]:
+    """Mark the calling request as one a user waits on (background work pauses)."""
+    global _foreground_count
+    with _foreground_lock:
+        _foreground_count += 1
+        _no_foreground.clear()
+    try:
+        yield
+    finally:
+        with _foreground_lock:
+            _foreground_count -= 1
+            if _foreground_count == 0:
+                _no_foreground.set()
+
+
+def yield_to_foreground() -> None:
+    """Called by background work between steps: wait while a foreground request runs."""
+    _no_foreground.wait(_YIELD_LIMIT_S)
+
+
 def background_priority() -> None:
     """Lower the calling thread's CPU priority (Linux: per thread; elsewhere a no-op)."""
     if not sys.platform.startswith("linux"):
@@ -107,6 +138,7 @@ class Clip:
             for i, frame in enumerate(self.source.iter_frames()):
                 if SHUTTING_DOWN.is_set():
                     raise RuntimeError("the emulator is shutting down")
+                yield_to_foreground()
                 if i == 0:
                     self._keep_full(0, np.ascontiguousarray(frame))
                 small = to_work(frame, self.work_hw)

@@ -24,6 +24,7 @@ import base64
 import contextlib
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kling_widget.emulator.clip import SHUTTING_DOWN, Clip, start_background
+from kling_widget.emulator.clip import (
+    SHUTTING_DOWN,
+    Clip,
+    foreground,
+    start_background,
+    yield_to_foreground,
+)
 from kling_widget.emulator.envelope import INVALID_PARAMETER, ApiError, invalid
 from kling_widget.emulator.vision.ops import (
     BoolArray,
@@ -57,6 +64,8 @@ MERGE_OVERLAP = 0.5
 # When nothing stands out around a click, its object is a small disc of this radius
 # (fraction of the frame's shorter side).
 FALLBACK_RADIUS = 0.02
+# Background tracking starts this long after the points change.
+TRACK_START_DELAY_S = 0.15
 # Masks are long runs: zlib's run-length strategy at a low level keeps a 1080p mask's
 # PNG small and quick to make.
 PNG_COMPRESSION = 1
@@ -256,9 +265,13 @@ class SelectionSession:
         anchors, keys = self._snapshot()
 
         def wanted() -> bool:
+            yield_to_foreground()  # called between frames
             return self.version == version and not SHUTTING_DOWN.is_set()
 
         def run() -> None:
+            # Let the request that changed the points send its answer first: the click's
+            # mask is what the user waits for.
+            time.sleep(TRACK_START_DELAY_S)
             with contextlib.suppress(Exception):  # the request path tracks again and reports
                 self._track_missing(anchors, keys, wanted)
                 if wanted():
@@ -368,7 +381,7 @@ class SelectionSession:
 
     def add(self, frame: int, points: list[tuple[float, float]]) -> list[dict[str, Any]]:
         """Mark ``points`` on ``frame``; returns ``rle_mask_list`` for that frame."""
-        with self.lock:
+        with foreground(), self.lock:
             existing = self.points.get(frame, [])
             # A point already marked on this frame is not marked twice: a client that re-sends
             # an add-selection whose reply was lost must not double its points (the emulator's
@@ -438,7 +451,7 @@ class SelectionSession:
 
     def delete(self, frame: int, points: list[tuple[float, float]]) -> list[dict[str, Any]]:
         """Remove exactly these points from ``frame``; returns ``rle_mask_list`` for it."""
-        with self.lock:
+        with foreground(), self.lock:
             marked = list(self.points.get(frame, []))
             for i, (x, y) in enumerate(points):
                 for j, p in enumerate(marked):
