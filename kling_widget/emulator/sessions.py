@@ -134,6 +134,7 @@ class SelectionSession:
         # One tracking run at a time; it never takes ``lock`` (it works on a snapshot).
         self._track_lock = threading.Lock()
         self._tracker: threading.Thread | None = None
+        self._tracker_version = -1
         # The preview made in the background for a version of the selection; one
         # preview is made at a time (by the background thread or a request).
         self._draft: tuple[int, PreviewFiles] | None = None
@@ -281,6 +282,7 @@ class SelectionSession:
                             self._keep_draft(version, self._render_preview(tracks, wanted))
 
         self._tracker = start_background(run, f"emulator-track-{self.session_id}")
+        self._tracker_version = version
 
     def _render_preview(
         self, tracks: ObjectTracks, wanted: Callable[[], bool] | None = None
@@ -311,6 +313,11 @@ class SelectionSession:
         is ready (or being made: waited for), else made now. The caller owns the files."""
         with self.lock:
             version = self.version
+            tracker = self._tracker
+            if tracker is not None and self._tracker_version == version:
+                # The background thread is making this very preview: wait for it rather
+                # than making it twice.
+                tracker.join()
             with self._draft_lock:
                 draft, self._draft = self._draft, None
                 if draft is not None and draft[0] == version:
