@@ -1,1 +1,4 @@
-"""The emulator's vision: segmentation, tracking and rendering, NumPy only, deterministic."""
+"""The emulator's vision (OpenCV and NumPy, deterministic): segmentation from clicks
+(``segment``), tracking under camera motion (``motion``, ``track``), removal from a
+background plate (``plate``), the preview's files (``preview``) and rendering
+(``render``). Imports nothing from the emulator outside this package."""
