@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import ssl
 import time
@@ -220,9 +221,16 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes milliseconds; every client of the process shares one
+    # context (httpx's default: certifi, or SSL_CERT_FILE / SSL_CERT_DIR as read at first use).
+    return httpx.create_ssl_context()
+
+
 def make_http_client(timeout: float = 30.0, **kwargs: typing.Any) -> httpx.Client:
     """An ``httpx.Client`` whose sockets honour the deadline in force (per-read ``timeout``)."""
-    transport = httpx.HTTPTransport()
+    transport = httpx.HTTPTransport(verify=_ssl_context())
     pool = getattr(transport, "_pool", None)
     # httpx builds its pool with a private backend attribute; when a future version moves
     # it, calls stay bounded between chunks (and by the per-read timeout) instead.
@@ -233,7 +241,7 @@ def make_http_client(timeout: float = 30.0, **kwargs: typing.Any) -> httpx.Clien
 
 def make_async_http_client(timeout: float = 30.0, **kwargs: typing.Any) -> httpx.AsyncClient:
     """The async twin of :func:`make_http_client`."""
-    transport = httpx.AsyncHTTPTransport()
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context())
     pool = getattr(transport, "_pool", None)
     if pool is not None and hasattr(pool, "_network_backend"):
         pool._network_backend = _AsyncBackend(pool._network_backend)
@@ -244,11 +252,14 @@ def _too_big(what: str, limit: int) -> KlingResponseError:
     return KlingResponseError(f"{what}: reply larger than the {limit}-byte cap; refused")
 
 
-def _declared_length(response: httpx.Response) -> int | None:
+def _check_declared(response: httpx.Response, max_bytes: int, what: str) -> None:
+    # A compressed body's Content-Length is not its decoded size: only the count of
+    # decoded bytes can refuse it.
     text = response.headers.get("content-length")
-    if text is None or not text.strip().isdigit():
-        return None
-    return int(text.strip())
+    if text is None or not text.strip().isdigit() or response.headers.get("content-encoding"):
+        return
+    if int(text.strip()) > max_bytes:
+        raise _too_big(what, max_bytes)
 
 
 def read_capped(response: httpx.Response, max_bytes: int, deadline: Deadline, what: str) -> bytes:
@@ -258,13 +269,7 @@ def read_capped(response: httpx.Response, max_bytes: int, deadline: Deadline, wh
     they arrive (a gzip bomb or an endless chunked body stops at the cap), and the deadline
     is checked between chunks.
     """
-    declared = _declared_length(response)
-    if (
-        declared is not None
-        and declared > max_bytes
-        and not response.headers.get("content-encoding")
-    ):
-        raise _too_big(what, max_bytes)
+    _check_declared(response, max_bytes, what)
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
@@ -280,13 +285,7 @@ async def aread_capped(
     response: httpx.Response, max_bytes: int, deadline: Deadline, what: str
 ) -> bytes:
     """The async twin of :func:`read_capped`."""
-    declared = _declared_length(response)
-    if (
-        declared is not None
-        and declared > max_bytes
-        and not response.headers.get("content-encoding")
-    ):
-        raise _too_big(what, max_bytes)
+    _check_declared(response, max_bytes, what)
     chunks: list[bytes] = []
     size = 0
     body: AsyncIterator[bytes] = response.aiter_bytes()
