@@ -122,6 +122,7 @@ class Clip:
         self._full: OrderedDict[int, NDArray[np.uint8]] = OrderedDict()
         self._full_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
 
     def __repr__(self) -> str:
         return f"Clip({self.path.name!r}, {self.width}x{self.height}, {self.fps:g} fps)"
@@ -136,7 +137,7 @@ class Clip:
     def _decode(self) -> None:
         try:
             for i, frame in enumerate(self.source.iter_frames()):
-                if SHUTTING_DOWN.is_set():
+                if SHUTTING_DOWN.is_set() or self._cancelled.is_set():
                     raise RuntimeError("the emulator is shutting down")
                 yield_to_foreground()
                 if i == 0:
@@ -218,6 +219,18 @@ class Clip:
             if i >= self.frame_count:
                 break
             yield np.ascontiguousarray(frame)
+
+    def stop_decoding(self, timeout: float) -> bool:
+        """Stop the background decode and wait up to ``timeout`` s for its thread to end.
+
+        True when no decode thread runs any more (the reader can then be closed safely).
+        """
+        self._cancelled.set()
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(0.0, timeout))
+        return not thread.is_alive()
 
     def close(self) -> None:
         """Release the reader."""

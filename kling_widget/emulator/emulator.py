@@ -29,7 +29,7 @@ from kling_widget.emulator.multi_elements_routes import MultiElementsRoutes
 from kling_widget.emulator.omni_routes import OmniRoutes
 from kling_widget.emulator.routing import JsonValue, RecordedRequest, Route, Router
 from kling_widget.emulator.server import BodyLimits, make_server, serve_in_thread
-from kling_widget.emulator.sessions import SessionStore
+from kling_widget.emulator.session_store import SessionStore
 from kling_widget.emulator.state import State
 from kling_widget.emulator.task_routes import TaskRoutes
 from kling_widget.emulator.tasks import TaskRecord, TaskStore
@@ -169,31 +169,14 @@ class Emulator:
             self.data_dir = None
 
     def _close_sessions(self) -> None:
-        """Stop the sessions' background work, then close their clips.
+        """Stop every session's background work and close its clip.
 
-        A clip closed under a thread still decoding it, or a process exiting while such a
-        thread is inside the decoder, aborts the interpreter; so the background threads of
-        this emulator's sessions (named after the session id or the clip's file) are given
-        up to ``BACKGROUND_JOIN_S`` to end, and a clip whose thread has not ended is left
-        open rather than closed under it.
+        All sessions share one deadline of ``BACKGROUND_JOIN_S``; a session whose threads
+        have not ended by then keeps its clip open rather than closing it under them.
         """
-        sessions = self.sessions.all()
-        for session in sessions:
-            # A new selection version: background tracking stops at its next check.
-            session.clear()
         deadline = time.monotonic() + BACKGROUND_JOIN_S
-        for session in sessions:
-            names = (
-                f"emulator-track-{session.session_id}",
-                f"emulator-decode-{session.clip.path.name}",
-            )
-            busy = False
-            for thread in threading.enumerate():
-                if thread.name in names and thread is not threading.current_thread():
-                    thread.join(max(0.0, deadline - time.monotonic()))
-                    busy = busy or thread.is_alive()
-            if not busy:
-                session.clip.close()
+        for session in self.sessions.all():
+            session.close(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> Emulator:
         return self.start()

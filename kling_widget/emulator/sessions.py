@@ -11,16 +11,15 @@ pixel two objects claim goes to the one with the lower id.
 Tracking runs in a background thread as soon as the points change, and the preview is
 made right after it, so Preview usually finds its files ready.
 
-Imports only the clip, the envelope errors, the vision package, limits and the RLE codec.
+Object ids are numbered from 0 in the order objects are first clicked, as in Kling's
+example answer (``"object_id": 0``); an id is never reused within a session.
 
-Sessions expire ``SESSION_LIFETIME_S`` after creation on the business clock. Unknown and
-expired sessions both answer HTTP 400 with code 1201 and a message starting
-"session expired or not found", which the client maps to ``KlingSessionExpiredError``.
+Imports only the clip, the envelope, the mask entries, the vision package and the rules.
+The store that keeps sessions and expires them is in :mod:`.session_store`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import tempfile
 import threading
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from kling_widget.emulator.clip import (
@@ -40,7 +38,8 @@ from kling_widget.emulator.clip import (
     start_background,
     yield_to_foreground,
 )
-from kling_widget.emulator.envelope import INVALID_PARAMETER, ApiError, invalid
+from kling_widget.emulator.envelope import checked, invalid
+from kling_widget.emulator.mask_entries import mask_entry
 from kling_widget.emulator.vision.ops import (
     BoolArray,
     ByteArray,
@@ -53,22 +52,18 @@ from kling_widget.emulator.vision.ops import (
 from kling_widget.emulator.vision.preview import PreviewFiles, render_preview_files
 from kling_widget.emulator.vision.segment import Segmentation, learn_model, refine, segment_frame
 from kling_widget.emulator.vision.track import nearest_anchor, track
-from kling_widget.limits import MAX_MARKED_FRAMES, MAX_POINTS_PER_FRAME, SESSION_LIFETIME_S
-from kling_widget.rle import encode_rle
+from kling_widget.rules import check_marked_frames, check_points_per_frame
 
-# Sessions whose decoded work frames are kept in memory at once.
-MAX_DECODED_SESSIONS = 6
 # A click's own region joins an existing object when more than this fraction of it lies
 # inside the object's mask.
 MERGE_OVERLAP = 0.5
 # When nothing stands out around a click, its object is a small disc of this radius
 # (fraction of the frame's shorter side).
 FALLBACK_RADIUS = 0.02
+# ``close`` waits this long for the background threads by default.
+CLOSE_WAIT_S = 60.0
 # Background tracking starts this long after the points change.
 TRACK_START_DELAY_S = 0.15
-# Masks are long runs: zlib's run-length strategy at a low level keeps a 1080p mask's
-# PNG small and quick to make.
-PNG_COMPRESSION = 1
 
 Anchors = dict[int, tuple[BoolArray, ColourModel]]
 """One object's work mask and colour model on each frame it is marked on."""
@@ -86,33 +81,6 @@ class MarkedPoint:
     object_id: int
 
 
-def png_base64(mask: BoolArray) -> str:
-    """A mask as raw base64 of a greyscale PNG (0 / 255), without a ``data:`` prefix."""
-    ok, data = cv2.imencode(
-        ".png",
-        mask.astype(np.uint8) * 255,
-        [
-            cv2.IMWRITE_PNG_COMPRESSION,
-            PNG_COMPRESSION,
-            cv2.IMWRITE_PNG_STRATEGY,
-            cv2.IMWRITE_PNG_STRATEGY_RLE,
-        ],
-    )
-    if not ok:
-        raise RuntimeError("PNG encoding of a mask failed")
-    return base64.b64encode(data.tobytes()).decode("ascii")
-
-
-def mask_entry(object_id: int, mask: BoolArray) -> dict[str, Any]:
-    """One item of ``rle_mask_list``."""
-    h, w = mask.shape
-    return {
-        "object_id": object_id,
-        "rle_mask": encode_rle(mask),
-        "png_mask": {"size": [h, w], "base64": png_base64(mask)},
-    }
-
-
 class SelectionSession:
     """One session: a clip and the points marked on it.
 
@@ -128,7 +96,7 @@ class SelectionSession:
         self.points: dict[int, list[MarkedPoint]] = {}
         self.version = 0
         self.lock = threading.RLock()
-        self._next_id = 1
+        self._next_id = 0
         self._segs: dict[tuple[int, int, tuple[tuple[float, float], ...]], Segmentation] = {}
         self._object_tracks: dict[int, tuple[AnchorKey, list[BoolArray], Anchors]] = {}
         # One tracking run at a time; it never takes ``lock`` (it works on a snapshot).
@@ -395,19 +363,10 @@ class SelectionSession:
             # choice; Kling does not document it).
             marked = {(p.x, p.y) for p in existing}
             points = [p for p in dict.fromkeys(points) if p not in marked]
-            if frame not in self.points and len(self.points) >= MAX_MARKED_FRAMES:
-                raise invalid(
-                    "frame_index",
-                    frame,
-                    f"at most {MAX_MARKED_FRAMES} marked frames; frames "
-                    f"{sorted(self.points)} are marked already",
-                )
-            if len(existing) + len(points) > MAX_POINTS_PER_FRAME:
-                raise invalid(
-                    "points",
-                    f"{len(existing)} marked + {len(points)} new",
-                    f"at most {MAX_POINTS_PER_FRAME} points per frame",
-                )
+            if frame not in self.points:
+                checked(lambda: check_marked_frames(len(self.points) + 1))
+            if points:
+                checked(lambda: check_points_per_frame(len(existing) + len(points)))
             for x, y in points:
                 oid = self._assign(frame, x, y)
                 self.points.setdefault(frame, []).append(MarkedPoint(x, y, oid))
@@ -489,56 +448,26 @@ class SelectionSession:
             self._segs.clear()
             self.version += 1
 
+    def close(self, timeout: float = CLOSE_WAIT_S) -> bool:
+        """Stop the background tracking and decoding, wait for their threads, close the clip.
 
-class SessionStore:
-    """Every session of the emulator, with expiry on the business clock."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._sessions: dict[str, SelectionSession] = {}
-        self._lock = threading.Lock()
-
-    def add(self, session: SelectionSession) -> None:
-        """Keep a new session (releasing the frames of long-unused ones)."""
-        with self._lock:
-            self._sessions[session.session_id] = session
-            session.last_used = self._clock()
-            self._release_idle()
-
-    def _release_idle(self) -> None:
-        # Work frames cost memory (~25 MB for a 5 s 720p clip); keep those of the most
-        # recently used sessions only. A released session decodes again on demand.
-        holding = sorted(
-            (s for s in self._sessions.values() if s.clip.decoded),
-            key=lambda s: s.last_used,
-            reverse=True,
-        )
-        for idle in holding[MAX_DECODED_SESSIONS:]:
-            if idle.lock.acquire(blocking=False):
-                try:
-                    idle.clip.release()
-                finally:
-                    idle.lock.release()
-
-    def get(self, session_id: Any) -> SelectionSession:
-        """The live session, or ``ApiError`` 400/1201 "session expired or not found"."""
-        with self._lock:
-            session = self._sessions.get(str(session_id))
-            if session is not None and self._clock() >= session.created + SESSION_LIFETIME_S:
-                del self._sessions[session.session_id]
-                session.clip.close()
-                session = None
-        if session is not None:
-            session.last_used = self._clock()
-        if session is None:
-            raise ApiError(
-                INVALID_PARAMETER,
-                f"session expired or not found: session_id={session_id!r} (sessions last "
-                f"{SESSION_LIFETIME_S // 3600} h; init-selection again)",
-            )
-        return session
-
-    def all(self) -> list[SelectionSession]:
-        """Every session still held (expired ones until next looked up)."""
-        with self._lock:
-            return list(self._sessions.values())
+        A clip closed under a thread still inside the decoder aborts the interpreter, so
+        when a thread has not ended within ``timeout`` seconds the clip is left open and
+        False is returned (the thread ends at its next check and holds the clip till then).
+        """
+        deadline = time.monotonic() + timeout
+        # A new selection version: background tracking stops at its next check.
+        self.clear()
+        with self._draft_lock:
+            if self._draft is not None:
+                self._draft[1].discard()
+                self._draft = None
+        tracker = self._tracker
+        if tracker is not None and tracker is not threading.current_thread():
+            tracker.join(max(0.0, deadline - time.monotonic()))
+            if tracker.is_alive():
+                return False
+        if not self.clip.stop_decoding(deadline - time.monotonic()):
+            return False
+        self.clip.close()
+        return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from kling_widget.emulator.clock import Clock
 from kling_widget.emulator.fetch import Fetcher
-from kling_widget.emulator.sessions import SessionStore
+from kling_widget.emulator.session_store import SessionStore
 from kling_widget.emulator.tasks import TaskStore
 from kling_widget.emulator.uploads import FileStore
 

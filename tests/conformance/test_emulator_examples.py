@@ -138,7 +138,8 @@ def test_multi_elements_examples(emu: Emulator, http: httpx.Client, portrait_url
     added = ok(http.post(f"{ME}/add-selection", json=add))
     charged_nothing(added)
     [mask] = added["res"]["rle_mask_list"]
-    assert isinstance(mask["object_id"], int) and mask["object_id"] >= 0
+    # Kling's example answer numbers the first object 0.
+    assert mask["object_id"] == 0
     assert mask["rle_mask"]["size"] == [1280, 720]
 
     relay_add = {"session_id": sid, "frame_index": 1, "points": [{"x": 0, "y": 1}]}
