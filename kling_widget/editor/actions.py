@@ -5,29 +5,77 @@ is shown next to the control that was used (and in the status line), and notes l
 earlier action are cleared when a new one starts. Long work (create and wait, conform)
 runs on the editor's worker threads, never on the kernel's.
 
-Imports ``editor.controls``, ``editor.messages`` and ``media.images``; ``Editor`` only for
-type checking.
+Knows the editor only as :class:`ActionsHost`, the part of it the handlers use (``Editor``
+is one), so nothing here imports ``editor.editor``. Imports ``editor.controls``,
+``editor.controller``, ``editor.view``, ``editor.state``, ``editor.messages`` and ``media``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from concurrent.futures import Future
+from typing import Protocol
 
 from kling_widget import rules
+from kling_widget.api.models import Selection, Task
 from kling_widget.editor import checks
-from kling_widget.editor.controls import OMNI_MODE, thumbnail_png
+from kling_widget.editor.controller import EditorController
+from kling_widget.editor.controls import OMNI_MODE, Controls, thumbnail_png
 from kling_widget.editor.messages import explain, image_problem
+from kling_widget.editor.state import EditorState
+from kling_widget.editor.view import FrameView, Strip
 from kling_widget.media.images import ReferenceImage
+from kling_widget.media.video import VideoSource
 
-if TYPE_CHECKING:
-    from kling_widget.editor.editor import Editor
+
+class ActionsHost(Protocol):
+    """What the control handlers use of the editor."""
+
+    source: VideoSource
+    state: EditorState
+    view: FrameView
+    strip: Strip
+    controls: Controls
+    controller: EditorController
+
+    def say(self, text: str, level: str = "info", near: str | None = None) -> None:
+        """Show ``text`` in the status line (and next to the control ``near`` names)."""
+
+    def check_ready(self, violations: bool = True) -> None:
+        """Raise (naming the problem) when nothing may be sent yet."""
+
+    def show(self, frame: int) -> None:
+        """Draw ``frame``."""
+
+    def seek(self, frame: int) -> None:
+        """Show ``frame`` and move the slider there."""
+
+    def submit_select(self, frame: int, points: Sequence[tuple[float, float]]) -> Future[Selection]:
+        """Queue add-selection of ``points`` on ``frame``."""
+
+    def create(
+        self,
+        edit_mode: str,
+        prompt: str | None = None,
+        images: Sequence[bytes] | None = None,
+        negative_prompt: str | None = None,
+        mode: str = "std",
+    ) -> Task:
+        """Create a Multi-Elements task for the selection."""
+
+    def omni(
+        self, prompt: str, images: Sequence[bytes] | None = None, *, mode: str = "pro"
+    ) -> Task:
+        """Create an Omni-Video edit of the whole clip."""
+
+    def conform(self) -> object:
+        """Replace the clip by a copy that meets Kling's limits."""
 
 
 class Actions:
     """The editor's control handlers, and the reference images the user uploaded."""
 
-    def __init__(self, editor: Editor) -> None:
+    def __init__(self, editor: ActionsHost) -> None:
         self.ed = editor
         self.images: list[tuple[str, ReferenceImage | bytes]] = []
         self._prompt_edited = False

@@ -2,7 +2,7 @@
 
 Every rule comes from ``kling_widget.rules``; this module only gathers what the editor
 knows (the clip, its selection) and calls them. Imports ``rules``, ``limits``, ``errors``,
-``media.video`` and ``editor.state``.
+``media.video``, ``media.violations`` and ``editor.state``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from kling_widget.editor.state import EditorState, check_edit_mode
 from kling_widget.errors import KlingValidationError
 from kling_widget.limits import MODES, OMNI_MODELS
 from kling_widget.media.video import VideoSource
+from kling_widget.media.violations import Violation
 
 # Omni's rules are checked on the spec as it will be sent; the clip's URL and the
 # images' wire values are not known yet, so stand-ins take their places.
@@ -74,3 +75,23 @@ def check_omni(
     if problems:
         v = problems[0]
         raise KlingValidationError(v.field, v.value, f"{v.rule} (Omni-Video's clip limits)")
+
+
+def check_ready(clip: str, locked: str, violations: Sequence[Violation], url_problem: str) -> None:
+    """Raise (naming the problem) when nothing may be sent for this clip yet.
+
+    ``locked`` is why the view is read-only ("" when it is not), ``violations`` the clip's
+    breaks of Kling's limits and ``url_problem`` why Kling could not read the clip.
+    """
+    if locked:
+        raise KlingValidationError("clip", clip, locked)
+    if violations:
+        v = violations[0]
+        raise KlingValidationError(
+            v.field,
+            v.value,
+            f"{v.rule}; the clip breaks Kling's limits, so conform it first "
+            "(ed.conform() or the Conform button)",
+        )
+    if url_problem:
+        raise KlingValidationError("video_url", None, url_problem)

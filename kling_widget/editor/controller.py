@@ -28,13 +28,13 @@ import numpy as np
 from PIL import Image
 
 from kling_widget.api.models import ObjectMask, Preview, Selection, Task
+from kling_widget.editor import frame_index
 from kling_widget.editor.messages import explain
 from kling_widget.editor.state import EditorState, FrameMasks, Point
 from kling_widget.editor.tracking import load_tracking
 from kling_widget.errors import KlingTaskFailedError, KlingValidationError
-from kling_widget.media.frames import api_index_at, api_to_local_index, local_to_api_index
 from kling_widget.media.images import ReferenceImage
-from kling_widget.media.video import VideoSource, local_index_at
+from kling_widget.media.video import VideoSource
 from kling_widget.workflow import Project
 
 T = TypeVar("T")
@@ -130,33 +130,15 @@ class EditorController:
                 self.project.close()
 
     # --- frame indices ----------------------------------------------------------
-    def _api_rate(self) -> tuple[float | None, int | None]:
-        session = self.project.session if self.project is not None else None
-        fps = getattr(session, "fps", None)
-        total = getattr(session, "total_frame", None)
-        return (float(fps) if fps else None, int(total) if total else None)
-
     def api_index(self, frame: int) -> int:
-        """Kling's ``frame_index`` of the clip's frame ``frame`` (mapped by time when the
-        rates differ or the clip's frames are unevenly spaced)."""
-        fps, total = self._api_rate()
-        if not fps or not total:
-            return frame
-        if self.source.variable_frame_rate:
-            return api_index_at(self.source.frame_times()[frame], fps, total)
-        if abs(fps - self.source.fps) < 1e-6:
-            return frame
-        return local_to_api_index(frame, self.source.fps, fps, total)
+        """Kling's ``frame_index`` of the clip's frame ``frame``."""
+        session = self.project.session if self.project is not None else None
+        return frame_index.to_api(self.source, session, frame)
 
     def local_index(self, api_frame: int) -> int:
         """The clip's frame showing Kling's ``frame_index`` ``api_frame``."""
-        fps, _ = self._api_rate()
-        n = self.source.frame_count
-        if fps and self.source.variable_frame_rate:
-            return local_index_at(self.source.frame_times(), int(api_frame) / fps)
-        if not fps or abs(fps - self.source.fps) < 1e-6:
-            return min(max(0, int(api_frame)), n - 1)
-        return api_to_local_index(int(api_frame), fps, self.source.fps, n)
+        session = self.project.session if self.project is not None else None
+        return frame_index.to_local(self.source, session, api_frame)
 
     # --- masks ------------------------------------------------------------------
     def store_masks(self, frame: int, masks: Sequence[ObjectMask], source: str) -> None:

@@ -182,19 +182,9 @@ class Editor(WorkbenchAPI):
 
     def check_ready(self, violations: bool = True) -> None:
         """Raise (naming the problem) when nothing may be sent yet."""
-        if self._locked:
-            raise KlingValidationError("clip", str(self.source.path), self._locked)
-        if violations and self.screen.violations:
-            v = self.screen.violations[0]
-            raise KlingValidationError(
-                v.field,
-                v.value,
-                f"{v.rule}; the clip breaks Kling's limits, so conform it first "
-                "(ed.conform() or the Conform button)",
-            )
         problem = display.url_problem(self._video_url, self._uploader, self.controller.project)
-        if problem:
-            raise KlingValidationError("video_url", None, problem)
+        found = self.screen.violations if violations else []
+        checks.check_ready(str(self.source.path), self._locked, found, problem)
 
     def _ipython_display_(self) -> None:
         # Once per cell: a self-displayed editor is not shown twice.

@@ -9,8 +9,9 @@ exact deletes through the history. Names and hidden flags are kept in
 default prompt ("Delete the dog from <<<video_1>>>") while the prompt box still holds a
 prompt the editor wrote.
 
-Imports its siblings ``objects``, ``objects_panel``, ``history`` and ``controls``;
-``Editor`` only for type checking.
+Knows the editor only as :class:`ObjectListHost` (``Editor`` is one). Imports its
+siblings ``objects``, ``objects_panel``, ``history``, ``controls``, ``controller``,
+``screen`` and ``state``; never ``editor.editor``.
 """
 
 from __future__ import annotations
@@ -19,22 +20,45 @@ import contextlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from kling_widget.editor.controls import OMNI_MODE
+from kling_widget.editor.controller import EditorController
+from kling_widget.editor.controls import OMNI_MODE, Controls
 from kling_widget.editor.history import Change, History
 from kling_widget.editor.objects import ObjectBook, ObjectId, ObjectInfo, subject_for
 from kling_widget.editor.objects_panel import ObjectsPanel
+from kling_widget.editor.screen import Screen
+from kling_widget.editor.state import EditorState
 from kling_widget.errors import KlingValidationError
 
-if TYPE_CHECKING:
-    from kling_widget.editor.editor import Editor
-
-__all__ = ["OBJECTS_FILE", "ObjectList"]
+__all__ = ["OBJECTS_FILE", "ObjectList", "ObjectListHost"]
 
 OBJECTS_FILE = "objects.json"
+
+
+class ObjectListHost(Protocol):
+    """What the object list uses of the editor."""
+
+    state: EditorState
+    screen: Screen
+    controls: Controls
+    controller: EditorController
+
+    @property
+    def frame(self) -> int:
+        """The frame on screen."""
+
+    @property
+    def read_only(self) -> bool:
+        """True when the clip is open elsewhere and this view only shows it."""
+
+    def say(self, text: str, level: str = "info", near: str | None = None) -> None:
+        """Show ``text`` in the status line (and next to the control ``near`` names)."""
+
+    def report(self, action: str, exc: BaseException, near: str | None = None) -> None:
+        """Show a failure of ``action`` in the user's words."""
 
 
 class ObjectList:
@@ -42,7 +66,7 @@ class ObjectList:
 
     def __init__(
         self,
-        editor: Editor,
+        editor: ObjectListHost,
         history: Callable[[], History],
         submit: Callable[[Callable[[], object]], object],
     ) -> None:

@@ -9,9 +9,10 @@ read (the emulator's), the tracked masks of every frame; otherwise the masks of 
 marked frames only, and why (no preview yet, or a tracking output in a format this
 version cannot read: Kling does not document it).
 
-Imports its siblings ``compare``, ``playback``, ``tasks_panel`` and ``controls``,
-``media.export``, ``media.images``, ``transfer`` and the journal's records; ``Editor``
-only for type checking.
+Knows the editor only as :class:`OutputsHost` (``Editor`` is one). Imports its siblings
+``compare``, ``playback``, ``tasks_panel``, ``actions``, ``controls``, ``controller``,
+``screen`` and ``state``, ``media.export``, ``media.images``, ``transfer`` and the
+journal's records; never ``editor.editor``.
 """
 
 from __future__ import annotations
@@ -22,28 +23,51 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import ipywidgets as widgets
 import numpy as np
 
 from kling_widget.api.models import Preview, Task
+from kling_widget.editor.actions import Actions
 from kling_widget.editor.compare import Compare
-from kling_widget.editor.controls import OMNI_MODE
+from kling_widget.editor.controller import EditorController
+from kling_widget.editor.controls import OMNI_MODE, Controls
 from kling_widget.editor.objects import ObjectId
 from kling_widget.editor.playback import MAX_INLINE_PREVIEW_BYTES, preview_video
+from kling_widget.editor.screen import Screen
+from kling_widget.editor.state import EditorState
 from kling_widget.editor.tasks_panel import TaskRow, TasksPanel
 from kling_widget.errors import KlingValidationError
 from kling_widget.journal.records import TaskRecord
 from kling_widget.media.export import EXPORT_FORMATS, ExportResult, export_masks
 from kling_widget.media.frames import FrameCache
+from kling_widget.media.video import VideoSource
 
-if TYPE_CHECKING:
-    from kling_widget.editor.editor import Editor
-
-__all__ = ["Outputs", "VideoRef"]
+__all__ = ["Outputs", "OutputsHost", "VideoRef"]
 
 VideoRef = str | Path | Task | TaskRecord | None
+
+
+class OutputsHost(Protocol):
+    """What the preview, compare, export and task history use of the editor."""
+
+    source: VideoSource
+    state: EditorState
+    screen: Screen
+    controls: Controls
+    controller: EditorController
+    actions: Actions
+
+    @property
+    def result(self) -> Path | None:
+        """The downloaded result of the last task."""
+
+    def say(self, text: str, level: str = "info", near: str | None = None) -> None:
+        """Show ``text`` in the status line (and next to the control ``near`` names)."""
+
+    def report(self, action: str, exc: BaseException, near: str | None = None) -> None:
+        """Show a failure of ``action`` in the user's words."""
 
 
 class Outputs:
@@ -51,7 +75,7 @@ class Outputs:
 
     def __init__(
         self,
-        editor: Editor,
+        editor: OutputsHost,
         labels: Callable[[], dict[ObjectId, str]],
         submit: Callable[[Callable[[], object]], object],
     ) -> None:

@@ -17,7 +17,8 @@ this module of every selection change it made; the ones undo / redo did not ask 
 refresh thread redraws the object list when masks change and the task history while a
 task runs.
 
-Imports its sibling modules and ``editor.controller``; ``Editor`` only for type checking.
+Knows the editor only as :class:`WorkbenchHost` (``Editor`` is one, and inherits
+:class:`WorkbenchAPI`). Imports its sibling modules; never ``editor.editor``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import ipywidgets as widgets
 
-from kling_widget.api.models import Preview
+from kling_widget.api.models import Preview, Selection
 from kling_widget.editor.compare import Compare
 from kling_widget.editor.history import (
     Call,
@@ -46,19 +47,16 @@ from kling_widget.editor.history import (
     replay_script,
 )
 from kling_widget.editor.keys import Action, HelpPopover, Keys
-from kling_widget.editor.object_list import ObjectList
+from kling_widget.editor.object_list import ObjectList, ObjectListHost
 from kling_widget.editor.objects import ObjectId, ObjectInfo
-from kling_widget.editor.outputs import Outputs, VideoRef
+from kling_widget.editor.outputs import Outputs, OutputsHost, VideoRef
 from kling_widget.editor.playback import Player
 from kling_widget.media.export import ExportResult
-
-if TYPE_CHECKING:
-    from kling_widget.editor.editor import Editor
 
 T = TypeVar("T")
 Point = tuple[float, float]
 
-__all__ = ["UNDO_FILE", "Workbench", "WorkbenchAPI"]
+__all__ = ["UNDO_FILE", "Workbench", "WorkbenchAPI", "WorkbenchHost"]
 
 UNDO_FILE = "undo.jsonl"
 REFRESH_S = 0.5  # how often the refresh thread looks for new masks
@@ -67,6 +65,21 @@ ECHO_TIMEOUT_S = 0.5  # a frame the browser never answered for is taken as shown
 # Frames sent whose echo has not come back: enough to cover one round trip to the browser
 # at 30 fps, few enough that the picture is never more than a few frames late.
 MAX_IN_FLIGHT = 3
+
+
+class WorkbenchHost(ObjectListHost, OutputsHost, Protocol):
+    """What the working aids use of the editor (the object list's and outputs' needs too)."""
+
+    widget: widgets.VBox
+
+    def check_ready(self, violations: bool = True) -> None:
+        """Raise (naming the problem) when nothing may be sent yet."""
+
+    def seek(self, frame: int) -> None:
+        """Show ``frame`` and move the slider there."""
+
+    def submit_select(self, frame: int, points: Sequence[Point]) -> Future[Selection]:
+        """Queue add-selection of ``points`` on ``frame``."""
 
 
 class _SelectionOps:
@@ -103,7 +116,7 @@ class Workbench:
     player: Player
     keys: Keys
 
-    def __init__(self, editor: Editor) -> None:
+    def __init__(self, editor: WorkbenchHost) -> None:
         self.ed = editor
         self._lock = threading.RLock()
         self._expected: list[tuple[str, int | None, tuple[Point, ...]]] = []
