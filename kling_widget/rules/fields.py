@@ -44,6 +44,11 @@ def given(body: Mapping[str, Any], field: str) -> Any:
     return value if is_given(value) else None
 
 
+def put_given(body: dict[str, Any], fields: Mapping[str, object]) -> None:
+    """Add to a request body the optional ``fields`` that are given (never an empty one)."""
+    body.update({k: v for k, v in fields.items() if is_given(v)})
+
+
 def is_url(value: object) -> bool:
     """True for an ``http://`` or ``https://`` URL with a host."""
     return isinstance(value, str) and bool(_URL.match(value))

@@ -43,6 +43,7 @@ from kling_widget.rules.fields import (
     fail,
     given,
     is_given,
+    put_given,
 )
 
 DEFAULT_MULTI_ELEMENTS_MODEL = MULTI_ELEMENTS_MODEL
@@ -212,14 +213,16 @@ class MultiElementsEdit:
         }
         if self.images:
             body["image_list"] = [{"image": image} for image in self.images]
-        optional = {
-            "negative_prompt": self.negative_prompt,
-            "mode": self.mode,
-            "duration": self.duration,
-            "callback_url": self.callback_url,
-            "external_task_id": self.external_task_id,
-        }
-        body.update({k: v for k, v in optional.items() if is_given(v)})
+        put_given(
+            body,
+            {
+                "negative_prompt": self.negative_prompt,
+                "mode": self.mode,
+                "duration": self.duration,
+                "callback_url": self.callback_url,
+                "external_task_id": self.external_task_id,
+            },
+        )
         if self.watermark is not None:
             body["watermark_info"] = {"enabled": self.watermark}
         return body

@@ -60,6 +60,7 @@ from kling_widget.rules.fields import (
     fail,
     given,
     is_given,
+    put_given,
 )
 
 DEFAULT_OMNI_MODEL = OMNI_DEFAULT_MODEL
@@ -320,16 +321,18 @@ class OmniEdit:
             ]
         if self.element_ids:
             body["element_list"] = [{"element_id": e} for e in self.element_ids]
-        optional = {
-            "mode": self.mode,
-            "aspect_ratio": self.aspect_ratio,
-            "duration": self.duration,
-            "shot_type": self.shot_type,
-            "sound": self.sound,
-            "callback_url": self.callback_url,
-            "external_task_id": self.external_task_id,
-        }
-        body.update({k: v for k, v in optional.items() if is_given(v)})
+        put_given(
+            body,
+            {
+                "mode": self.mode,
+                "aspect_ratio": self.aspect_ratio,
+                "duration": self.duration,
+                "shot_type": self.shot_type,
+                "sound": self.sound,
+                "callback_url": self.callback_url,
+                "external_task_id": self.external_task_id,
+            },
+        )
         if self.multi_shot is not None:
             body["multi_shot"] = self.multi_shot
         if self.multi_prompt:
