@@ -6,13 +6,41 @@ returns a :class:`RequestSpec`. Imports ``spec``, ``models``, ``validation``; ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from kling_widget.api import validation as v
 from kling_widget.api.models import Preview, Selection, Session
 from kling_widget.api.selection_tracker import SelectionTracker
 from kling_widget.api.spec import MULTI_ELEMENTS_PATH, RequestSpec, _drop_none
+
+T = TypeVar("T")
+
+
+def _post(
+    op: str,
+    parse: Callable[[Any], T],
+    body: dict[str, Any],
+    *,
+    session_id: str | None = None,
+    after: Callable[[T], None] | None = None,
+) -> RequestSpec[T]:
+    """A selection call: POST ``body`` to ``op``, the answer's ``task_status`` checked."""
+    return RequestSpec(
+        "POST",
+        f"{MULTI_ELEMENTS_PATH}/{op}",
+        parse,
+        json=body,
+        check_data_status=True,
+        session_id=session_id,
+        after=after,
+    )
+
+
+def _session_body(session_id: str) -> dict[str, Any]:
+    body = {"session_id": session_id}
+    v.validate_session_body(body)
+    return body
 
 
 class SelectionEndpoints:
@@ -26,13 +54,7 @@ class SelectionEndpoints:
         """POST init-selection with ``video_url`` or ``video_id`` (+ its ``task_id``)."""
         body = _drop_none({"video_id": video_id, "video_url": video_url, "task_id": task_id})
         v.validate_init_selection(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/init-selection",
-            Session.from_json,
-            json=body,
-            check_data_status=True,
-        )
+        return _post("init-selection", Session.from_json, body)
 
     def add_selection(
         self, session_id: str, frame_index: int, points: Sequence[Any]
@@ -41,12 +63,10 @@ class SelectionEndpoints:
         body = self._selection_body(session_id, frame_index, points)
         sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
         self.selections.check_add(sid, frame, pts)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/add-selection",
+        return _post(
+            "add-selection",
             Selection.from_json,
-            json=body,
-            check_data_status=True,
+            body,
             session_id=sid,
             after=lambda _sel: self.selections.record_add(sid, frame, pts),
         )
@@ -57,42 +77,29 @@ class SelectionEndpoints:
         """POST delete-selection: the points must equal the ones added."""
         body = self._selection_body(session_id, frame_index, points)
         sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/delete-selection",
+        return _post(
+            "delete-selection",
             Selection.from_json,
-            json=body,
-            check_data_status=True,
+            body,
             session_id=sid,
             after=lambda _sel: self.selections.record_delete(sid, frame, pts),
         )
 
     def clear_selection(self, session_id: str) -> RequestSpec[Selection]:
         """POST clear-selection: wipe every marked point of the session."""
-        body = {"session_id": session_id}
-        v.validate_session_body(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/clear-selection",
+        body = _session_body(session_id)
+        return _post(
+            "clear-selection",
             Selection.from_json,
-            json=body,
-            check_data_status=True,
+            body,
             session_id=session_id,
             after=lambda _sel: self.selections.record_clear(session_id),
         )
 
     def preview_selection(self, session_id: str) -> RequestSpec[Preview]:
         """POST preview-selection: the clip with the masks drawn."""
-        body = {"session_id": session_id}
-        v.validate_session_body(body)
-        return RequestSpec(
-            "POST",
-            f"{MULTI_ELEMENTS_PATH}/preview-selection",
-            Preview.from_json,
-            json=body,
-            check_data_status=True,
-            session_id=session_id,
-        )
+        body = _session_body(session_id)
+        return _post("preview-selection", Preview.from_json, body, session_id=session_id)
 
     def _selection_body(
         self, session_id: str, frame_index: int, points: Sequence[Any]
