@@ -21,22 +21,26 @@ editor, the batch or the command line.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from kling_widget.api.models import ObjectMask, Preview, Selection, Session, Task
+from kling_widget.api.models import ObjectMask, Preview, Selection, Session
 from kling_widget.errors import KlingValidationError
 from kling_widget.journal import Journal, TaskRecord, default_root, file_sha256
 from kling_widget.journal.verify import FrameCheck, RebuildReport
 from kling_widget.workflow.context import ProjectContext, StatusFn, Uploader, clip_path_of
 from kling_widget.workflow.selection import Point, SelectionSession, count_points
-from kling_widget.workflow.tasks import TaskBook, TaskRef
+from kling_widget.workflow.tasks import TaskBook
 
 if TYPE_CHECKING:
     from kling_widget.api.client import KlingClient
     from kling_widget.media.video import VideoSource
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,22 @@ class Restored:
         if not parts:
             return "Nothing to restore: a new project"
         return "Restored " + " and ".join(parts) + " from the journal"
+
+
+def _on_tasks(
+    method: Callable[Concatenate[TaskBook, _P], _R],
+) -> Callable[Concatenate[Project, _P], _R]:
+    """``Project.<name>`` as ``project.tasks.<name>``, with TaskBook's signature and docs."""
+    name = method.__name__
+
+    def call(self: Project, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # Looked up on every call, so a patched TaskBook method is the one that runs.
+        bound: Callable[_P, _R] = getattr(self.tasks, name)
+        return bound(*args, **kwargs)
+
+    functools.update_wrapper(call, method)
+    call.__qualname__ = f"Project.{name}"
+    return call
 
 
 class Project:
@@ -278,101 +298,22 @@ class Project:
         """Preview the tracked selection (``preview-selection``)."""
         return self.selection.preview()
 
-    # --- tasks -------------------------------------------------------------
-    def create(
-        self,
-        edit_mode: str,
-        prompt: str | None = None,
-        images: object = None,
-        negative_prompt: str | None = None,
-        mode: str = "std",
-        duration: str | int | None = None,
-        watermark: bool | None = None,
-        *,
-        subject: str | None = None,
-        reuse: bool = False,
-    ) -> Task:
-        """Create a Multi-Elements task on the current selection.
-
-        Every rule is checked before anything is sent (``duration`` against the clip too).
-        The task is journaled (status ``creating``, with its ``external_task_id``) before
-        the request goes out; after a crash :meth:`resume` finds it by that id. ``prompt``
-        defaults to Kling's template with ``subject`` (default "the selected object").
-        ``reuse=True`` returns the task of an identical earlier request (same arguments,
-        same selection) instead of creating another.
-        """
-        return self.tasks.create(
-            edit_mode, prompt, images, negative_prompt, mode, duration, watermark,
-            subject=subject, reuse=reuse,
-        )  # fmt: skip
-
-    def omni(
-        self,
-        prompt: str,
-        images: object = None,
-        elements: Iterable[str] | None = None,
-        keep_original_sound: bool = True,
-        model: str | None = None,
-        mode: str = "pro",
-        *,
-        reuse: bool = False,
-    ) -> Task:
-        """An Omni-Video prompt edit of the whole clip (``refer_type`` base), journaled.
-
-        ``model`` defaults to :data:`kling_widget.rules.DEFAULT_OMNI_MODEL`.
-        """
-        return self.tasks.omni(
-            prompt, images, elements, keep_original_sound, model, mode, reuse=reuse
-        )
+    # --- tasks (signatures and docs live in TaskBook) ------------------------
+    create = _on_tasks(TaskBook.create)
+    omni = _on_tasks(TaskBook.omni)
 
     @property
     def running(self) -> TaskRecord | None:
         """The newest task that is unconfirmed, running, or finished but not on disk."""
         return self.tasks.running()
 
-    def wait(
-        self,
-        task: TaskRef = None,
-        timeout: float = 600,
-        on_progress: Callable[[Task], None] | None = None,
-    ) -> Task:
-        """Poll a task until it ends; download it when it succeeds.
-
-        ``task`` defaults to the running task (see :attr:`running`), else the latest.
-        Returns the final task, succeeded or failed; raises ``KlingTimeoutError`` (the task
-        keeps running on Kling's side and waiting again picks it up).
-        """
-        return self.tasks.wait(task, timeout, on_progress)
-
-    def wait_result(self, task: TaskRef = None, timeout: float = 600) -> Path:
-        """Wait for a task (default: the running one) and return its downloaded result;
-        raises ``KlingTaskFailedError`` when it failed."""
-        return self.tasks.wait_result(task, timeout)
-
-    def download(self, task: TaskRef = None, dest: str | Path | None = None) -> Path:
-        """Make sure a succeeded task's result is on disk (atomic, resumable, verified);
-        with ``dest`` it is also copied there (atomically) and that path is returned."""
-        return self.tasks.download(task, dest)
-
-    def result_path(self, task: TaskRef = None) -> Path | None:
-        """The downloaded result of a task (default: the latest), if it is on disk."""
-        return self.tasks.result_path(task)
-
-    def resume(self, *, wait: bool = False, timeout: float = 600) -> list[Task]:
-        """Pick up unfinished work: confirm ``creating`` tasks, poll running ones, download.
-
-        With ``wait=True`` running tasks are waited for (and downloaded) too.
-        """
-        return self.tasks.resume(wait=wait, timeout=timeout)
-
-    def pending(self) -> list[TaskRecord]:
-        """Tasks :meth:`resume` would act on: unconfirmed, running, or not yet on disk."""
-        return self.tasks.pending()
-
-    def history(self) -> list[TaskRecord]:
-        """Every task of this project, oldest first, with status history, downloads and a
-        ``warning`` when a result is not on disk and close to (or past) Kling's deletion."""
-        return self.tasks.history()
+    wait = _on_tasks(TaskBook.wait)
+    wait_result = _on_tasks(TaskBook.wait_result)
+    download = _on_tasks(TaskBook.download)
+    result_path = _on_tasks(TaskBook.result_path)
+    resume = _on_tasks(TaskBook.resume)
+    pending = _on_tasks(TaskBook.pending)
+    history = _on_tasks(TaskBook.history)
 
 
 __all__ = ["FrameCheck", "Project", "RebuildReport", "Restored"]

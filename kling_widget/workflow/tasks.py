@@ -90,7 +90,15 @@ class TaskBook:
         subject: str | None = None,
         reuse: bool = False,
     ) -> Task:
-        """A Multi-Elements task on the current selection, journaled before it is sent."""
+        """Create a Multi-Elements task on the current selection.
+
+        Every rule is checked before anything is sent (``duration`` against the clip too).
+        The task is journaled (status ``creating``, with its ``external_task_id``) before
+        the request goes out; after a crash :meth:`resume` finds it by that id. ``prompt``
+        defaults to Kling's template with ``subject`` (default "the selected object").
+        ``reuse=True`` returns the task of an identical earlier request (same arguments,
+        same selection) instead of creating another.
+        """
         with self.ctx.lock:
             req = requests.multi_elements(
                 self.ctx, self.selection, edit_mode, prompt, images,
@@ -115,7 +123,9 @@ class TaskBook:
         *,
         reuse: bool = False,
     ) -> Task:
-        """An Omni-Video edit of the whole clip (``refer_type`` base), journaled first."""
+        """An Omni-Video prompt edit of the whole clip (``refer_type`` base), journaled
+        before it is sent. ``model`` defaults to :data:`kling_widget.rules.DEFAULT_OMNI_MODEL`.
+        """
         with self.ctx.lock:
             req = requests.omni(
                 self.ctx, prompt, images, elements, keep_original_sound, model, mode
