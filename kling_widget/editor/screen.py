@@ -22,7 +22,7 @@ from kling_widget.editor.controls import Controls
 from kling_widget.editor.masklayer import MaskLayer
 from kling_widget.editor.messages import clip_fixable, clip_problem
 from kling_widget.editor.state import EditorState, time_label
-from kling_widget.editor.view import FrameView, Strip
+from kling_widget.editor.view import FrameView, Strip, one_batch
 from kling_widget.errors import KlingValidationError
 from kling_widget.media.frames import FrameCache
 from kling_widget.media.video import VideoSource
@@ -163,11 +163,15 @@ class Screen:
         """Put ``frame`` on screen: cached JPEG, cached mask PNG, points, strip marks."""
         self.state.frame = frame
         frames = self.frames
-        self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
-        self.draw_masks(frame)
-        self.draw_points(frame)
-        self.draw_strip()
-        self.controls.frame_label.value = time_label(frame, self.state.frame_count, self.state.fps)
+        # The frame, its masks, its points and the strip's marks: one message to the browser.
+        with one_batch():
+            self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
+            self.draw_masks(frame)
+            self.draw_points(frame)
+            self.draw_strip()
+        label = time_label(frame, self.state.frame_count, self.state.fps)
+        if self.controls.frame_label.value != label:  # an unchanged value is not sent
+            self.controls.frame_label.value = label
 
     def mask_png(self, frame: int) -> bytes | None:
         """The mask layer PNG of ``frame``'s current masks (rendered once, then cached)."""

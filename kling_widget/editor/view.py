@@ -18,10 +18,11 @@ sends a few bytes of drawing commands instead of the picture again.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -45,9 +46,34 @@ ADD_COLOR = "#22c55e"  # green: points that add to the selection
 PENDING_COLOR = "#facc15"  # amber: sent, reply not in yet
 POINT_OUTLINE = "#052e16"
 POINT_RADIUS_PX = 6.0
-# Browser-side models kept per kind; older ones are closed (a frame seen again is re-sent).
-MAX_FRAME_IMAGES = 96
-MAX_MASK_IMAGES = 96
+# Browser-side image models kept per kind; the least recently used beyond a count or a
+# byte budget are closed (a frame seen again is then re-sent). The budgets hold a whole
+# clip's display-size frames (Kling's clips are at most 10 s), so playing it again sends
+# no picture twice.
+MAX_FRAME_IMAGES = 1200
+MAX_FRAME_BYTES = 192 * 1024 * 1024
+MAX_MASK_IMAGES = 1200
+MAX_MASK_BYTES = 64 * 1024 * 1024
+_batch_depth = [0]  # guarded by DRAW_LOCK
+
+
+@contextlib.contextmanager
+def one_batch() -> Iterator[None]:
+    """Everything drawn inside reaches the browser as one message, on any canvas.
+
+    ``hold_canvas`` flushes when it exits, even nested; so only the outermost use holds,
+    and an inner one (a layer drawn as part of a whole frame) joins its batch.
+    """
+    with DRAW_LOCK:
+        if _batch_depth[0]:
+            yield
+            return
+        _batch_depth[0] += 1
+        try:
+            with hold_canvas():
+                yield
+        finally:
+            _batch_depth[0] -= 1
 
 
 def _number(event: Mapping[str, object], key: str) -> float | None:
@@ -149,9 +175,11 @@ class CoordinateMap:
 class _ImageLRU:
     """``ipywidgets.Image`` models by key, closing the least recently used beyond a cap."""
 
-    def __init__(self, cap: int, fmt: str) -> None:
+    def __init__(self, cap: int, fmt: str, max_bytes: int) -> None:
         self.cap = cap
         self.fmt = fmt
+        self.max_bytes = max_bytes
+        self.nbytes = 0
         self._items: OrderedDict[Hashable, widgets.Image] = OrderedDict()
 
     def get(self, key: Hashable, make: Callable[[], bytes]) -> widgets.Image:
@@ -163,12 +191,20 @@ class _ImageLRU:
         if img is not None:
             self._items.move_to_end(key)
             return img
-        img = widgets.Image(value=make(), format=self.fmt)
+        data = make()
+        img = widgets.Image(value=data, format=self.fmt)
         self._items[key] = img
-        while len(self._items) > self.cap:
+        self.nbytes += len(data)
+        while len(self._items) > 1 and (
+            len(self._items) > self.cap or self.nbytes > self.max_bytes
+        ):
             _, old = self._items.popitem(last=False)
-            old.close()
+            self._close(old)
         return img
+
+    def _close(self, img: widgets.Image) -> None:
+        self.nbytes -= len(img.value)
+        img.close()
 
     def peek(self, key: Hashable) -> widgets.Image | None:
         return self._items.get(key)
@@ -176,12 +212,13 @@ class _ImageLRU:
     def discard(self, pred: Callable[[Hashable], bool]) -> None:
         with DRAW_LOCK:
             for key in [k for k in self._items if pred(k)]:
-                self._items.pop(key).close()
+                self._close(self._items.pop(key))
 
     def close(self) -> None:
         for img in self._items.values():
             img.close()
         self._items.clear()
+        self.nbytes = 0
 
 
 class FrameView:
@@ -203,8 +240,8 @@ class FrameView:
         self.canvas.add_class("kling-frame-canvas")
         self.surface = ClickSurface(self.canvas, "kling-frame-surface")
         self.widget = self.surface.widget
-        self._frames = _ImageLRU(MAX_FRAME_IMAGES, "jpeg")
-        self._masks = _ImageLRU(MAX_MASK_IMAGES, "png")
+        self._frames = _ImageLRU(MAX_FRAME_IMAGES, "jpeg", MAX_FRAME_BYTES)
+        self._masks = _ImageLRU(MAX_MASK_IMAGES, "png", MAX_MASK_BYTES)
         self._click_callbacks: list[Callable[[float, float], None]] = []
         self.opacity = 1.0
         # What is on screen now, for redraws (client ready) and for tests.
@@ -238,7 +275,7 @@ class FrameView:
         img = self._frames.get(key, jpeg)
         w, h = self.size
         layer = self.canvas[LAYER_FRAME]
-        with DRAW_LOCK, hold_canvas():
+        with one_batch():
             layer.draw_image(img, 0, 0, w, h)
 
     def show_masks(self, key: Hashable, png: Callable[[], bytes | None]) -> None:
@@ -254,7 +291,7 @@ class FrameView:
                 if data is not None:
                     img = self._masks.get(key, lambda: data)
         w, h = self.size
-        with DRAW_LOCK, hold_canvas():
+        with one_batch():
             layer.clear()
             if img is not None:
                 layer.global_alpha = self.opacity
@@ -291,7 +328,7 @@ class FrameView:
         layer = self.canvas[LAYER_POINTS]
         w, h = self.size
         r = POINT_RADIUS_PX * max(1.0, w / 960)
-        with DRAW_LOCK, hold_canvas():
+        with one_batch():
             layer.clear()
             if self._points:
                 xs = np.array([p[0] * w for p in self._points])
@@ -367,7 +404,7 @@ class Strip:
         c = self.canvas
         n, w, h = self.frame_count, self.width, self.HEIGHT
         slot = max(1.0, w / max(1, n))
-        with DRAW_LOCK, hold_canvas():
+        with one_batch():
             c.clear()
             c.fill_style = "#e5e7eb"
             c.fill_rect(0, 0, w, h)

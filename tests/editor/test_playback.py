@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -84,7 +85,10 @@ def test_a_thread_plays_to_the_end_and_reports_its_state() -> None:
         if not playing:
             done.set()
 
-    p = Player(shown.append, 12, 240.0, on_state=on_state)
+    # A clock that moves a tenth of a frame per reading: no frame is due twice or skipped,
+    # however late the thread runs.
+    ticks = itertools.count()
+    p = Player(shown.append, 12, 240.0, on_state=on_state, clock=lambda: next(ticks) / 2400)
     p.play()
     assert done.wait(30)
     assert states == [True, False]
