@@ -9,6 +9,9 @@ object's colour in frame ``f`` (before H.264 compression), and
 ``make_sample("static")``: fixed camera, textured background, a red ball moving across.
 ``make_sample("pan")``: a slow pan over a wider textured background, a blue box behind
 an orange ball that passes in front of it (partial occlusion for most of the clip).
+``write_test_clip`` encodes generated frames (these samples and ``media.textured``'s).
+
+Imports only NumPy, Pillow and PyAV (``media.video`` for type hints only).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +42,7 @@ __all__ = [
     "default_samples_dir",
     "make_sample",
     "sample_image",
+    "write_test_clip",
 ]
 
 # Bump when the drawing changes: it is part of the cached file's name.
@@ -304,22 +309,23 @@ def _fingerprint(spec: _Spec, world: np.ndarray) -> str:
     return h.hexdigest()[:12]
 
 
-def _write_video(sample: Sample, dest: Path) -> None:
+def write_test_clip(
+    frames: Iterable[np.ndarray], width: int, height: int, fps: int, dest: Path
+) -> None:
+    """Encode RGB ``frames`` as an H.264 mp4 at ``dest`` (near-lossless, a key frame every
+    second, moov first), atomically: a partly written file never takes ``dest``'s name."""
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".mp4")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             stream = out.add_stream(
-                "libx264",
-                rate=Fraction(_FPS),
-                options={"crf": "18", "preset": "veryfast"},
+                "libx264", rate=Fraction(fps), options={"crf": "18", "preset": "veryfast"}
             )
-            stream.width, stream.height, stream.pix_fmt = sample.width, sample.height, "yuv420p"
-            stream.codec_context.gop_size = _FPS
-            for f in range(sample.frame_count):
-                frame = av.VideoFrame.from_ndarray(sample.frame(f), format="rgb24")
-                out.mux(stream.encode(frame))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.gop_size = fps
+            for rgb in frames:
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
             out.mux(stream.encode(None))
         os.replace(tmp, dest)
     finally:
@@ -353,7 +359,8 @@ def make_sample(name: str, dest_dir: str | os.PathLike[str] | None = None) -> Sa
     )
     if not sample.path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        _write_video(sample, sample.path)
+        frames = (sample.frame(f) for f in range(sample.frame_count))
+        write_test_clip(frames, sample.width, sample.height, _FPS, sample.path)
     return sample
 
 

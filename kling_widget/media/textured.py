@@ -10,22 +10,21 @@ those pixels would show without it.
 The photographs are those scikit-image ships (``skimage.data``), imported only when a
 clip is built; nothing at runtime depends on this module.
 
-Imports only NumPy, OpenCV and PyAV (plus scikit-image when building).
+Imports only NumPy, OpenCV and the samples' clip writer (plus scikit-image when building).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from kling_widget.media.samples import write_test_clip
 
 __all__ = ["TEXTURED_NAMES", "TexturedClip", "make_textured"]
 
@@ -289,26 +288,6 @@ class TexturedClip:
         return out
 
 
-def _write(clip: TexturedClip, dest: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".mp4")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            stream = out.add_stream(
-                "libx264", rate=Fraction(int(clip.fps)), options={"crf": "18", "preset": "veryfast"}
-            )
-            stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
-            stream.codec_context.gop_size = int(clip.fps)
-            for f in range(clip.frame_count):
-                frame = av.VideoFrame.from_ndarray(clip.frame(f), format="rgb24")
-                out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def make_textured(
     name: str,
     dest_dir: str | os.PathLike[str],
@@ -328,5 +307,6 @@ def make_textured(
     folder.mkdir(parents=True, exist_ok=True)
     clip = TexturedClip(name, folder / f"{name}-{digest}.mp4", width, height, frames, fps)
     if not clip.path.exists():
-        _write(clip, clip.path)
+        frames_rgb = (clip.frame(f) for f in range(clip.frame_count))
+        write_test_clip(frames_rgb, width, height, fps, clip.path)
     return clip
