@@ -18,6 +18,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from docs_examples import DOCS_CREATE
 
 from kling_widget.api.client import KlingClient
 from kling_widget.api.core import ClientCore, HttpReply
@@ -36,17 +37,7 @@ ADD = {
     "frame_index": 0,
     "points": [{"x": 0.7738498789346246, "y": 0.297142857142857}],
 }
-CREATE = {
-    "session_id": "...",
-    "edit_mode": "removal",
-    "image_list": [],
-    "prompt": "删除<<<video_1>>>中的【小鸡】",
-    "negative_prompt": "",
-    "mode": "std",
-    "duration": "5",
-    "callback_url": "",
-    "external_task_id": "",
-}
+CREATE = DOCS_CREATE
 # A relay's page (same API under a prefix).
 RELAY_INIT = {"video_id": "784912347344945152", "task_id": "784912347277836288"}
 RELAY_ADD = {"session_id": "784914037360041984", "frame_index": 1, "points": [{"x": 0, "y": 1}]}
@@ -271,7 +262,11 @@ def test_signed_callbacks_of_both_shapes_become_tasks(
     finally:
         receiver.close()
     assert tasks and all(t.task_id == task.task_id for t in tasks)
-    final = tasks[-1]
+    # Callbacks are separate POSTs and may arrive in any order: the final one is found by
+    # its status, as a receiver would, not by its position.
+    finals = [t for t in tasks if t.is_final]
+    assert len(finals) == 1
+    final = finals[0]
     assert final.succeeded and final.videos and final.videos[0].url
     assert final.external_task_id == task.external_task_id
     if shape == "new":
