@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
 import experience_lab as lab
+from jupyter_pages import open_browser, poll
 
 from kling_widget.emulator import Emulator
 
@@ -96,27 +97,25 @@ def measure(base: str, root: Path, args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=lab.CHROMIUM, headless=True, args=lab.CHROMIUM_ARGS
-        )
+        browser = open_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             lab.open_and_run(page, base, "play.ipynb")
             canvas = lab.frame_layer(page)
-            lab.poll(lambda: "READY " in lab.outputs_text(page), 900, "the kernel")
+            poll(lambda: "READY " in lab.outputs_text(page), 900, "the kernel")
             ready = [ln for ln in lab.outputs_text(page).splitlines() if "READY" in ln]
             print(
                 f"clip: {args.width}x{args.height}, {args.fps} fps, {args.frames} frames; {ready}"
             )
             canvas.scroll_into_view_if_needed()
-            lab.poll(lambda: canvas.evaluate(lab.READ_CODE_JS) == 0, 60, "frame 0 on screen")
+            poll(lambda: canvas.evaluate(lab.READ_CODE_JS) == 0, 60, "frame 0 on screen")
             last = args.frames - 1
             for play in range(1, args.plays + 1):
                 canvas.evaluate(lab.WATCH_FRAMES_JS)
                 lab.hover(page, ".kling-frame-canvas")
                 started = time.monotonic()
                 page.keyboard.press(" ")
-                lab.poll(
+                poll(
                     lambda: page.evaluate(
                         f"() => window.__klingFrames.slice(1).some(f => f[1] === {last})"
                     ),
@@ -131,7 +130,7 @@ def measure(base: str, root: Path, args: argparse.Namespace) -> None:
                 report(seen, args)
                 print(f"load average: {os.getloadavg()}")
             stats_path = root / "stats.json"
-            lab.poll(stats_path.exists, 60, "the kernel player's stats")
+            poll(stats_path.exists, 60, "the kernel player's stats")
             stats = json.loads(stats_path.read_text())
             print(
                 f"kernel player: {stats['shown']} drawn, {stats['dropped']} skipped, "

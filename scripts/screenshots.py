@@ -21,6 +21,14 @@ sys.path.insert(0, str(REPO / "tests" / "browser"))
 sys.path.insert(0, str(REPO))
 
 import nbformat  # noqa: E402
+from jupyter_pages import (  # noqa: E402
+    free_port,
+    lab_command,
+    open_browser,
+    poll,
+    server,
+    settle_lab,
+)
 from matrix import (  # noqa: E402
     API_KEY,
     RECT_JS,
@@ -28,12 +36,7 @@ from matrix import (  # noqa: E402
     TOKEN,
     Shape,
     disc_centre,
-    free_port,
     kernel_env,
-    open_browser,
-    poll,
-    server,
-    settle_lab,
     write_clip,
 )
 
@@ -100,20 +103,7 @@ def main() -> None:
             write_clip(root / f"{shape.name}.mp4", shape)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-            f"--LabApp.user_settings_dir={tmp / 'settings'}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ]
+        cmd = lab_command(port, root, tmp, TOKEN)
         status = f"{base}/api/status?token={TOKEN}"
         with (
             server(cmd, kernel_env(emu, tmp), root, status, tmp / "lab.log"),

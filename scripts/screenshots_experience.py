@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 
 import experience_lab as lab  # noqa: E402
+from jupyter_pages import open_browser, poll  # noqa: E402
 
 from kling_widget.emulator import Emulator  # noqa: E402
 from kling_widget.media.samples import make_sample  # noqa: E402
@@ -58,9 +59,7 @@ def shoot(base: str, x: float, y: float) -> None:
 
     DOCS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=lab.CHROMIUM, headless=True, args=lab.CHROMIUM_ARGS
-        )
+        browser = open_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             lab.open_and_run(page, base, "editor.ipynb")
@@ -73,7 +72,7 @@ def shoot(base: str, x: float, y: float) -> None:
             name.fill("red ball")
             name.press("Enter")
             page.click(".kling-editor button:has-text('Preview')")
-            lab.poll(
+            poll(
                 lambda: (
                     "tracked on" in page.inner_text(".kling-objects")
                     and "not yet" not in page.inner_text(".kling-objects")
@@ -102,7 +101,7 @@ def shoot(base: str, x: float, y: float) -> None:
             page.keyboard.press(" ")
 
             page.click("button.kling-export")
-            lab.poll(lambda: "coco:" in page.inner_text(".kling-workbench"), 120, "the export note")
+            poll(lambda: "coco:" in page.inner_text(".kling-workbench"), 120, "the export note")
             _shot(page, ".kling-objects", ".kling-workbench", DOCS / "experience-export.png")
 
             page.click("button.kling-create")
@@ -112,7 +111,7 @@ def shoot(base: str, x: float, y: float) -> None:
             page.click(".kling-compare button:has-text('Side by side')")
             page.wait_for_timeout(1500)
             _shot(page, ".kling-compare", ".kling-compare", DOCS / "experience-compare-side.png")
-            lab.poll(lambda: "done" in page.inner_text(".kling-tasks"), 120, "the task row")
+            poll(lambda: "done" in page.inner_text(".kling-tasks"), 120, "the task row")
             _shot(page, ".kling-tasks", ".kling-tasks", DOCS / "experience-tasks.png")
         finally:
             browser.close()

@@ -13,31 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+import jupyter_pages
+from jupyter_pages import kernel_env, poll, serving
+
 TOKEN = "kling-experience-test"
 API_KEY = "experience-test-key"
 CODE_BITS = 10
-T = TypeVar("T")
 
 
 # --- the clip -------------------------------------------------------------------------
@@ -133,116 +118,19 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def lab_server(root: Path, work: Path, env_extra: dict[str, str]) -> Iterator[str]:
     """JupyterLab on loopback serving ``root``; yields its base URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
-    env.pop("JUPYTER_TOKEN", None)
-    env.update(
-        {
-            "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
-            "JUPYTER_CONFIG_DIR": str(work / "config"),
-            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])]),
-            **env_extra,
-        }
-    )
-    log = work / "jupyterlab.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}",
-        f"--LabApp.workspaces_dir={work / 'workspaces'}",
-        f"--LabApp.user_settings_dir={work / 'settings'}",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")  # containers run as root; still loopback + token
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"JupyterLab exited early:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    tail = log.read_text()[-4000:]
-                    raise AssertionError(f"JupyterLab did not start:\n{tail}") from None
-                time.sleep(0.3)
+    with serving("lab", root, work, kernel_env(work, env_extra), TOKEN) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 # --- the page -------------------------------------------------------------------------
 
 
-def poll(fn: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """``fn()`` until it is truthy (returned), or fail after ``timeout`` s naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def settle_lab(page: Any, seconds: float = 6.0) -> None:
-    """Answer JupyterLab's start-up prompts (kernel choice, news) as a person would."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for sel in (
-            ".jp-Dialog button.jp-mod-accept",
-            ".jp-Notification-Toast-Close",
-            ".jp-toast-button >> text=No",
-        ):
-            el = page.query_selector(sel)
-            if el is not None and el.is_visible():
-                with contextlib.suppress(PlaywrightError):
-                    el.click(timeout=5_000)
-                deadline = max(deadline, time.monotonic() + 1.5)
-        time.sleep(0.25)
-
-
 def open_and_run(page: Any, base: str, notebook: str) -> None:
     """Open ``notebook`` in Lab and run every cell through Lab's own Run menu."""
-    page.set_default_navigation_timeout(180_000)
-    page.set_default_timeout(120_000)
-    page.goto(f"{base}/lab/tree/{notebook}?token={TOKEN}", wait_until="domcontentloaded")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    settle_lab(page)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    settle_lab(page, 2.0)
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    jupyter_pages.open_and_run(page, base, notebook, TOKEN, "lab")
 
 
 def frame_layer(page: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The click matrix shared by the browser tests: clips, the notebook, servers, one click.
+"""The click matrix shared by the browser tests: clips, the notebook, one click.
 
 Each front end (JupyterLab 4, Notebook 7, Voila) serves a temporary folder holding three
 clips (landscape 16:9, portrait 9:16, square) and one notebook that opens an editor on
@@ -15,36 +15,23 @@ Chromium is Debian's (never a downloaded browser). Nothing is written in the che
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
+import jupyter_pages
 import nbformat
 import numpy as np
+from jupyter_pages import (
+    FILLED_JS,
+    PIXEL_JS,
+    poll,
+)
 
 from kling_widget.emulator import Emulator
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 API_KEY = "browser-matrix-key"
 TOKEN = "kling-browser-matrix"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -140,72 +127,9 @@ def prepare_folder(folder: Path) -> None:
     write_notebook(folder)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def kernel_env(emu: Emulator, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_")}
-    env.update(
-        {
-            "KLING_BASE_URL": emu.base_url,
-            "KLING_API_KEY": API_KEY,
-            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-            "JUPYTER_CONFIG_DIR": str(tmp / "config"),
-            "JUPYTER_DATA_DIR": str(tmp / "data"),
-            "PYTHONPATH": os.pathsep.join(
-                [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-        }
-    )
-    return env
-
-
-@contextlib.contextmanager
-def server(
-    cmd: list[str], env: dict[str, str], cwd: Path, status_url: str, log: Path
-) -> Iterator[None]:
-    """Run a Jupyter/Voila server until the block ends; waits for ``status_url``."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and "voila" not in cmd[2]:
-        cmd = [*cmd, "--allow-root"]  # containers and CI run as root; still loopback + token
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(status_url, timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"server did not answer {status_url}:\n{log.read_text()[-4000:]}"
-                )
-            time.sleep(0.3)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def poll(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """The servers' environment: the kernels talk to ``emu``."""
+    return jupyter_pages.kernel_env(tmp, {"KLING_BASE_URL": emu.base_url, "KLING_API_KEY": API_KEY})
 
 
 def adds(emu: Emulator) -> list[dict[str, Any]]:
@@ -217,19 +141,6 @@ def adds(emu: Emulator) -> list[dict[str, Any]]:
             out.append(body if body is not None else json.loads(r.body))
     return out
 
-
-PIXEL_JS = """(el, [x, y]) => {
-    const ctx = el.getContext('2d');
-    return Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data);
-}"""
-
-FILLED_JS = """(el) => {
-    const ctx = el.getContext('2d');
-    const d = ctx.getImageData(0, 0, el.width, el.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4 * 97) if (d[i] > 0) n++;
-    return n;
-}"""
 
 _SCROLLER = """
     let p = el.parentElement;
@@ -360,16 +271,6 @@ def click_cell(
     return result
 
 
-def open_browser(p: Any) -> Any:
-    from pathlib import Path as _P
-
-    if not _P(CHROMIUM).exists():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does)"
-        )
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-
-
 def wait_for_editors(page: Any) -> None:
     """All three editors drawn (a frame on each canvas)."""
     poll(
@@ -410,28 +311,3 @@ def wheel_scrolls_the_page(page: Any) -> None:
     page.mouse.wheel(0, 240)
     poll(lambda: surface.evaluate(RECT_JS)[1] < top - 100, 30, "the page to scroll")
     print(f"wheel over the frame: page scrolled {top - surface.evaluate(RECT_JS)[1]:.0f} px")
-
-
-def settle_lab(page: Any, seconds: float = 6.0) -> None:
-    """Answer JupyterLab's start-up prompts (kernel choice, news) as a person would."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for sel in (".jp-Dialog button.jp-mod-accept", ".jp-toast-button >> text=No"):
-            el = page.query_selector(sel)
-            if el is not None and el.is_visible():
-                with contextlib.suppress(PlaywrightError):
-                    el.click(timeout=5_000)
-                deadline = time.monotonic() + 2.0
-        time.sleep(0.25)
-
-
-def save_failure(page: Any, dest: Path) -> None:
-    """What the page looked like when a test failed (into the test's tmp folder)."""
-    try:
-        page.screenshot(path=str(dest / "failure.png"))
-        (dest / "failure.txt").write_text(page.inner_text("body"))
-        print(f"failure screenshot: {dest / 'failure.png'}", file=sys.stderr)
-    except Exception as exc:  # the browser may be gone; keep the original error
-        print(f"could not save the failure screenshot: {exc}", file=sys.stderr)

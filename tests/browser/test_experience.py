@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from experience_lab import (
     API_KEY,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     READ_CODE_JS,
     WATCH_FRAMES_JS,
     ball_centre,
@@ -28,10 +26,10 @@ from experience_lab import (
     hover,
     lab_server,
     open_and_run,
-    poll,
     write_clip,
     write_notebook,
 )
+from jupyter_pages import CHROMIUM, open_browser, poll
 
 from kling_widget.emulator import Emulator
 
@@ -66,7 +64,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     with Emulator(api_key=API_KEY, task_delays=(0.5, 1.0)) as emu:
         env = {"KLING_BASE_URL": emu.base_url, "KLING_API_KEY": API_KEY}
         with lab_server(root, work, env) as base, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = open_browser(p)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 1100})
                 open_and_run(page, base, "editor.ipynb")

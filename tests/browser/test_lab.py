@@ -3,25 +3,12 @@ click is recorded where it landed (kernel side) and the mask appears under it.""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from matrix import (
-    API_KEY,
-    NOTEBOOK,
-    TOKEN,
-    VIEWPORT,
-    free_port,
-    kernel_env,
-    open_browser,
-    prepare_folder,
-    run_matrix,
-    save_failure,
-    server,
-    settle_lab,
-)
+from jupyter_pages import open_and_run, open_browser, save_failure, serving
+from matrix import API_KEY, NOTEBOOK, TOKEN, VIEWPORT, kernel_env, prepare_folder, run_matrix
 
 from kling_widget.emulator import Emulator
 
@@ -39,27 +26,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, emu: Emulator) -> Iterator[tup
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "work"
     prepare_folder(root)
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}",
-        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-        f"--LabApp.user_settings_dir={tmp / 'settings'}",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with server(
-        cmd, kernel_env(emu, tmp), root, f"{base}/api/status?token={TOKEN}", tmp / "lab.log"
-    ):
+    with serving("lab", root, tmp, kernel_env(emu, tmp), TOKEN) as base:
         yield base, tmp
 
 
@@ -73,15 +40,7 @@ def test_clicks_land_where_clicked_in_jupyterlab(lab: tuple[str, Path], emu: Emu
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(120_000)
         try:
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={TOKEN}", wait_until="domcontentloaded")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            settle_lab(page)
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
-            )
-            settle_lab(page, 2.0)
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            open_and_run(page, base, NOTEBOOK, TOKEN, "lab")
             run_matrix(page, emu, "lab")
         except BaseException:
             save_failure(page, tmp)

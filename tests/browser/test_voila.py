@@ -3,23 +3,12 @@ click is recorded where it landed (kernel side) and the mask appears under it.""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from matrix import (
-    API_KEY,
-    NOTEBOOK,
-    VIEWPORT,
-    free_port,
-    kernel_env,
-    open_browser,
-    prepare_folder,
-    run_matrix,
-    save_failure,
-    server,
-)
+from jupyter_pages import open_browser, save_failure, serving
+from matrix import API_KEY, NOTEBOOK, TOKEN, VIEWPORT, kernel_env, prepare_folder, run_matrix
 
 from kling_widget.emulator import Emulator
 
@@ -37,19 +26,7 @@ def voila(tmp_path_factory: pytest.TempPathFactory, emu: Emulator) -> Iterator[t
     tmp = tmp_path_factory.mktemp("voila")
     root = tmp / "work"
     prepare_folder(root)
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "voila",
-        str(root),
-        "--no-browser",
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--show_tracebacks=True",
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with server(cmd, kernel_env(emu, tmp), root, f"{base}/", tmp / "voila.log"):
+    with serving("voila", root, tmp, kernel_env(emu, tmp), TOKEN) as base:
         yield base, tmp
 
 
