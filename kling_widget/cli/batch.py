@@ -18,23 +18,18 @@ import sys
 from pathlib import Path
 
 from kling_widget.batch.jobs import JOB_FILE_COLUMNS
-from kling_widget.cli.common import EXIT_FAILURE, EXIT_OK, add_connection_arguments
+from kling_widget.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_connection_arguments,
+    int_at_least,
+)
 
 NAME = "batch"
 HELP = (
     "Edit many clips from a CSV or JSONL job file, keeping at most N Kling tasks in flight; "
     "re-running the same command resumes without repeating anything."
 )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--concurrency={text!r}: must be an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--concurrency={value}: must be >= 1")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=int_at_least("--concurrency", 1),
         default=None,
         metavar="N",
         help="the account's concurrent-task limit (default: learned from Kling's 1303 answers)",

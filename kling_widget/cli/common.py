@@ -217,7 +217,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of every command that talks to Kling."""
     parser.add_argument(
         "--max-retries",
-        type=_retries,
+        type=int_at_least("--max-retries", 0),
         default=None,
         metavar="N",
         help="retries after a rate limit, server error or network failure "
@@ -225,14 +225,19 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-retries={text!r}: must be an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--max-retries={value}: must be >= 0")
-    return value
+def int_at_least(option: str, lowest: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``lowest``, else an error naming ``option``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option}={text!r}: must be an integer") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"{option}={value}: must be >= {lowest}")
+        return value
+
+    return parse
 
 
 def connect(max_retries: int | None = None) -> Connection:
