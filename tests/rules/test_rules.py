@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from docs_examples import DOCS_CREATE
 
 from kling_widget import rules
 from kling_widget.errors import KlingValidationError
@@ -124,18 +125,7 @@ def test_frame_index_against_the_clip() -> None:
 
 def test_docs_create_example_is_valid() -> None:
     # The official example: no model_name, "image_list": [], and "" for optional fields.
-    body = {
-        "session_id": "847570360458960960",
-        "edit_mode": "removal",
-        "image_list": [],
-        "prompt": "删除<<<video_1>>>中的【小鸡】",
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "callback_url": "",
-        "external_task_id": "",
-    }
-    assert rules.check_create_body(body) == []
+    assert rules.check_create_body(dict(DOCS_CREATE)) == []
 
 
 def test_docs_init_example_is_valid() -> None:
