@@ -15,7 +15,9 @@ Chromium is Debian's (never a downloaded browser). Nothing is written in the che
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,3 +313,34 @@ def wheel_scrolls_the_page(page: Any) -> None:
     page.mouse.wheel(0, 240)
     poll(lambda: surface.evaluate(RECT_JS)[1] < top - 100, 30, "the page to scroll")
     print(f"wheel over the frame: page scrolled {top - surface.evaluate(RECT_JS)[1]:.0f} px")
+
+
+@contextlib.contextmanager
+def front_end(name: str, tmp: Path, emu: Emulator) -> Iterator[str]:
+    """``name`` ("lab", "notebook7" or "voila") serving the matrix folder; yields its URL."""
+    root = tmp / "work"
+    prepare_folder(root)
+    with jupyter_pages.serving(name, root, tmp, kernel_env(emu, tmp), TOKEN) as base:
+        yield base
+
+
+def check_front_end(name: str, base: str, tmp: Path, emu: Emulator) -> list[CellResult]:
+    """Open the matrix notebook in ``name`` in Chromium, as a person would, and run every
+    cell of the matrix on it (a failure leaves a screenshot in ``tmp``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = jupyter_pages.open_browser(p)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(120_000)
+        try:
+            if name == "voila":
+                page.goto(f"{base}/voila/render/{NOTEBOOK}", wait_until="domcontentloaded")
+            else:
+                jupyter_pages.open_and_run(page, base, NOTEBOOK, TOKEN, name)
+            return run_matrix(page, emu, name)
+        except BaseException:
+            jupyter_pages.save_failure(page, tmp)
+            raise
+        finally:
+            browser.close()
