@@ -136,3 +136,30 @@ def test_removal_restores_the_revealed_background(
         count += diff.size
     psnr = 10 * np.log10(255.0**2 / (err / count))
     assert psnr >= REVEALED_PSNR, (name, psnr)
+
+
+# Frame sizes a user's clip may have: 4:3, 16:9 at two resolutions, portrait 9:16; a
+# second clip at the two aspects the others do not cover.
+SIZES = [(960, 720), (1280, 720), (1920, 1080), (720, 1280)]
+SIZED = [("fur_behind_bar", s) for s in SIZES] + [
+    ("straw_on_brick", (960, 720)),
+    ("straw_on_brick", (720, 1280)),
+]
+
+
+@pytest.mark.parametrize(("name", "size"), SIZED, ids=[f"{n}-{w}x{h}" for n, (w, h) in SIZED])
+def test_one_click_works_at_every_frame_size(
+    live_emu: Emulator,
+    client: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    size: tuple[int, int],
+) -> None:
+    width, height = size
+    # The shortest clip Multi-Elements accepts (2 s).
+    clip = make_textured(name, tmp_path_factory.mktemp("sized"), width, height, FRAMES, FPS)
+    sid = start(live_emu, client, clip)
+    [mask] = client.add_selection(sid, 0, [clip.centre(0)]).masks
+    got = mask.to_array().astype(bool)
+    assert got.shape == (height, width)
+    assert iou(got, clip.mask(0)) >= ONE_CLICK_IOU, (name, size)

@@ -53,8 +53,10 @@ GRABCUT_ITERATIONS = 3
 # GrabCut runs on at most this many pixels (a larger window is reduced first): its cost
 # grows with the window, the edges are refined at full resolution anyway.
 GRABCUT_MAX_PIXELS = 60_000
-# A GrabCut answer this much smaller than the first region collapsed onto the clicks.
+# A GrabCut answer this much smaller than the first region collapsed onto the clicks; the
+# next most stable region is tried then, up to this many in all.
 COLLAPSED = 0.15
+MAX_TRIES = 4
 # Full-resolution edge band (px either side of the upscaled edge) and how strongly the
 # colour evidence there may overrule the shape found at work resolution.
 EDGE_BAND = 3
@@ -91,9 +93,16 @@ def _seed_mask(shape: tuple[int, int], seeds: list[tuple[int, int]], radius: int
     return m.astype(bool)
 
 
-def first_region(feat: FloatArray, seeds: list[tuple[int, int]]) -> tuple[BoolArray, float] | None:
-    """The most stable connected region of feature-similar pixels around the seeds, and
-    its relative growth (lower: more stable)."""
+def region_candidates(
+    feat: FloatArray, seeds: list[tuple[int, int]]
+) -> list[tuple[BoolArray, float]]:
+    """Stable connected regions of feature-similar pixels around the seeds, most stable
+    first, with their relative growth (lower: more stable).
+
+    Every plateau of the area curve (a local minimum of its growth) is a candidate: on a
+    textured object a patch of it (one stripe of fur) can be a plateau too, and which of
+    the two is flatter depends on the scale the frame is seen at.
+    """
     h, w = feat.shape[:2]
     dist = np.full((h, w), np.inf, np.float32)
     for r, c in seeds:
@@ -114,17 +123,21 @@ def first_region(feat: FloatArray, seeds: list[tuple[int, int]]) -> tuple[BoolAr
         regions.append(region)
         areas.append(area)
     if not regions:
-        return None
+        return []
     a = np.asarray(areas)
     # Relative growth over two steps either side: small on a plateau.
     lo = np.concatenate([a[:1], a[:1], a[:-2]])[: a.size]
     hi = np.concatenate([a[2:], [max_area] * 2])[: a.size]
-    growth = (hi - lo) / np.maximum(a, 1.0)
-    valid = a >= max(9.0, MIN_AREA_FRACTION * h * w)
-    if not valid.any():
-        return regions[-1], float("inf")
-    best = int(np.argmin(np.where(valid, growth, np.inf)))
-    return regions[best], float(growth[best])
+    growth = np.where(
+        a >= max(9.0, MIN_AREA_FRACTION * h * w), (hi - lo) / np.maximum(a, 1.0), np.inf
+    )
+    if not np.isfinite(growth).any():
+        return [(regions[-1], float("inf"))]
+    before = np.concatenate([[np.inf], growth[:-1]])
+    after = np.concatenate([growth[1:], [np.inf]])
+    plateaus = np.flatnonzero(np.isfinite(growth) & (growth <= before) & (growth <= after))
+    order = sorted(plateaus.tolist(), key=lambda i: (growth[i], i))
+    return [(regions[i], float(growth[i])) for i in order]
 
 
 def grabcut(work_rgb: ByteArray, region: BoolArray, seeds: list[tuple[int, int]]) -> BoolArray:
@@ -246,21 +259,27 @@ def segment_work(
     work_rgb: ByteArray, seeds: list[tuple[int, int]]
 ) -> tuple[BoolArray, ColourModel] | None:
     """Segment at work resolution from (row, col) seeds; None when nothing stands out."""
-    candidates = []
-    for sigma in FEATURE_SCALES:
-        found = first_region(features(work_rgb, sigma), seeds)
-        if found is not None:
-            candidates.append((found[0], found[1], sigma))
+    candidates = [
+        (region, growth, sigma)
+        for sigma in FEATURE_SCALES
+        for region, growth in region_candidates(features(work_rgb, sigma), seeds)
+    ]
     if not candidates:
         return None
-    best = int(np.argmin([c[1] for c in candidates]))
-    # Smoothed features pull the region in from the object's edges by about the
-    # smoothing scale: give it back, GrabCut trims what is not the object.
-    region = dilate(candidates[best][0], round(candidates[best][2]))
-    mask = grabcut(work_rgb, region, seeds)
-    if mask.sum() < COLLAPSED * region.sum():
-        # GrabCut collapsed (mixed colour models): the stable region is the better answer.
-        mask = fill_holes(region)
+    candidates.sort(key=lambda c: c[1])
+    mask: BoolArray | None = None
+    for found, _, sigma in candidates[:MAX_TRIES]:
+        # Smoothed features pull the region in from the object's edges by about the
+        # smoothing scale: give it back, GrabCut trims what is not the object.
+        region = dilate(found, round(sigma))
+        cut = grabcut(work_rgb, region, seeds)
+        if cut.sum() >= COLLAPSED * region.sum():
+            mask = cut
+            break
+    if mask is None:
+        # GrabCut collapsed on every candidate (mixed colour models): the most stable
+        # region is the better answer.
+        mask = fill_holes(dilate(candidates[0][0], round(candidates[0][2])))
     if not mask.any():
         return None
     return mask, learn_model(work_rgb, mask)
