@@ -173,9 +173,22 @@ def test_points_on_one_object_merge_and_other_objects_get_new_ids(
     assert [m.object_id for m in second.masks] == [obj.object_id]
     third = client.add_selection(sid, 0, [(0.85, 0.1)])
     ids = sorted(m.object_id for m in third.masks)
-    assert len(ids) == 2 and obj.object_id in ids
+    # Numbered from 0 in the order objects are first clicked, as in Kling's example.
+    assert obj.object_id == 0 and ids == [0, 1]
     other = next(m for m in third.masks if m.object_id != obj.object_id).to_array().astype(bool)
     assert not (other & truth(0)).any()
+
+
+def test_closing_a_session_ends_its_background_threads(
+    emu: Emulator, client: Any, session: Any
+) -> None:
+    sid = session.session_id
+    client.add_selection(sid, 0, [centre(0)])  # starts decoding and tracking
+    held = emu.sessions.get(sid)
+    workers = [t for t in threading.enumerate() if sid in t.name or held.clip.path.name in t.name]
+    assert held.close()
+    assert not any(t.is_alive() for t in workers)
+    assert held.points == {}
 
 
 def test_object_ids_follow_the_object_to_other_frames(client: Any, session: Any) -> None:
