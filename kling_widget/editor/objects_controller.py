@@ -1,6 +1,6 @@
-"""The editor's object list: what is selected, by name, hidden or shown, deleted at once.
+"""The object list's controller: what is selected, by name, hidden or shown, deleted at once.
 
-:class:`ObjectList` joins the pure model (:mod:`.objects`) and its panel
+:class:`ObjectList` joins the model (:mod:`.objects`) and its view
 (:mod:`.objects_panel`) to one editor: the objects come from the editor's state (points,
 the masks of each frame, which frames were tracked), colours from the canvas's mask
 layer, hiding goes to the mask layer, and deleting an object is one undoable change of

@@ -1,7 +1,7 @@
 """The editor's working aids, wired to one ``Editor``: undo / redo, the object list, keys,
 playback, compare, mask export and the task history.
 
-Each aid lives in its own module (``history``, ``object_list``, ``keys``, ``playback``,
+Each aid lives in its own module (``history``, ``objects_controller``, ``keys``, ``playback``,
 ``outputs``); :class:`Workbench` connects them to the editor's controller and screen and
 puts their widgets in the editor's layout (``mount``). :class:`WorkbenchAPI` is the part
 of ``Editor``'s public API they add: ``ed.objects``, ``ed.undo()``, ``ed.redo()``,
@@ -47,8 +47,8 @@ from kling_widget.editor.history import (
     replay_script,
 )
 from kling_widget.editor.keys import Action, HelpPopover, Keys
-from kling_widget.editor.object_list import ObjectList, ObjectListHost
 from kling_widget.editor.objects import ObjectId, ObjectInfo
+from kling_widget.editor.objects_controller import ObjectList, ObjectListHost
 from kling_widget.editor.outputs import Outputs, OutputsHost, VideoRef
 from kling_widget.editor.playback import Player
 from kling_widget.media.export import ExportResult
