@@ -60,30 +60,13 @@ class SelectionEndpoints:
         self, session_id: str, frame_index: int, points: Sequence[Any]
     ) -> RequestSpec[Selection]:
         """POST add-selection: mark ``points`` on one frame."""
-        body = self._selection_body(session_id, frame_index, points)
-        sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
-        self.selections.check_add(sid, frame, pts)
-        return _post(
-            "add-selection",
-            Selection.from_json,
-            body,
-            session_id=sid,
-            after=lambda _sel: self.selections.record_add(sid, frame, pts),
-        )
+        return self._points_call("add-selection", session_id, frame_index, points)
 
     def delete_selection(
         self, session_id: str, frame_index: int, points: Sequence[Any]
     ) -> RequestSpec[Selection]:
         """POST delete-selection: the points must equal the ones added."""
-        body = self._selection_body(session_id, frame_index, points)
-        sid, frame, pts = body["session_id"], body["frame_index"], body["points"]
-        return _post(
-            "delete-selection",
-            Selection.from_json,
-            body,
-            session_id=sid,
-            after=lambda _sel: self.selections.record_delete(sid, frame, pts),
-        )
+        return self._points_call("delete-selection", session_id, frame_index, points)
 
     def clear_selection(self, session_id: str) -> RequestSpec[Selection]:
         """POST clear-selection: wipe every marked point of the session."""
@@ -101,11 +84,23 @@ class SelectionEndpoints:
         body = _session_body(session_id)
         return _post("preview-selection", Preview.from_json, body, session_id=session_id)
 
-    def _selection_body(
-        self, session_id: str, frame_index: int, points: Sequence[Any]
-    ) -> dict[str, Any]:
+    def _points_call(
+        self, op: str, session_id: str, frame_index: int, points: Sequence[Any]
+    ) -> RequestSpec[Selection]:
+        # The tracker refuses an add it knows Kling would refuse, and learns from each answer.
         sid = v.check_id("session_id", session_id)
         frame = v.check_frame_index(frame_index)
-        body = {"session_id": sid, "frame_index": frame, "points": v.normalize_points(points)}
+        pts = v.normalize_points(points)
+        body = {"session_id": sid, "frame_index": frame, "points": pts}
         v.validate_selection_body(body)
-        return body
+        adding = op == "add-selection"
+        if adding:
+            self.selections.check_add(sid, frame, pts)
+        record = self.selections.record_add if adding else self.selections.record_delete
+        return _post(
+            op,
+            Selection.from_json,
+            body,
+            session_id=sid,
+            after=lambda _sel: record(sid, frame, pts),
+        )
