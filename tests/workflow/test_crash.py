@@ -106,6 +106,36 @@ def _folder(root: Path) -> Path:
     return folders[0]
 
 
+def _journaled_creating(root: Path) -> Path:
+    """The project folder under ``root``, once its journal holds a ``creating`` row."""
+    folder = _folder(root)
+    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    return folder
+
+
+def _create_sent(emu: Any, what: str) -> None:
+    _wait_for(lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests), what)
+
+
+def _killed_while_polling(emu: Any, child: Child) -> list[str]:
+    """Run the child until its task is created and polled, then kill it; the CREATED line.
+
+    The emulator's clock stands still, so the task is still running when the child dies.
+    """
+    try:
+        child.expect("SELECTED")
+        child.go()
+        created = child.expect("CREATED").split()
+        n = len(emu.requests)
+        _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "a poll", child=child)
+        child.kill()
+    finally:
+        if child.proc.poll() is None:
+            child.proc.kill()
+            child.proc.wait()
+    return created
+
+
 @pytest.fixture
 def child_factory(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
@@ -155,14 +185,10 @@ def test_killed_after_create_sent_before_reply(
     emu.faults.add("slow", path=CREATE_PATH, method="POST", delay=1.5, times=1)
     emu.faults.add("drop", path=CREATE_PATH, method="POST", times=1)
     child.go()
-    folder = _folder(tmp_path / "kp")
     # The row is journaled (status "creating") before the request goes out...
-    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    _journaled_creating(tmp_path / "kp")
     # ...and the request reached the server, which is still holding the reply.
-    _wait_for(
-        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
-        "the create request",
-    )
+    _create_sent(emu, "the create request")
     child.kill()
     _wait_for(lambda: len(emu.tasks()) == 1, "the server to finish the create")
     report: list[str] = []
@@ -195,8 +221,7 @@ def test_killed_during_a_slow_create_recovered_before_the_server_answers(
     child = child_factory()
     child.expect("SELECTED")
     child.go()
-    folder = _folder(tmp_path / "kp")
-    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
+    _journaled_creating(tmp_path / "kp")
     _wait_for(lambda: bool(held), "the create to reach the server")
     child.kill()
     report: list[str] = []
@@ -217,12 +242,8 @@ def test_killed_before_the_create_reached_the_server(
     child.expect("SELECTED")
     emu.faults.add("error", path=CREATE_PATH, method="POST", code=5000)
     child.go()
-    folder = _folder(tmp_path / "kp")
-    _wait_for(lambda: any(t.status == "creating" for t in _journal_rows(folder)), "the row")
-    _wait_for(
-        lambda: any(r.method == "POST" and r.path == CREATE_PATH for r in emu.requests),
-        "the first create attempt",
-    )
+    folder = _journaled_creating(tmp_path / "kp")
+    _create_sent(emu, "the first create attempt")
     child.kill()
     ext = _journal_rows(folder)[0].external_task_id
     assert emu.tasks() == []
@@ -240,19 +261,8 @@ def test_killed_while_polling(
 ) -> None:
     emu = clocked_emu
     child = Child(emu, sample_clip, tmp_path / "kp", ball)
-    try:
-        child.expect("SELECTED")
-        child.go()
-        created = child.expect("CREATED").split()
-        folder = _folder(tmp_path / "kp")
-        n = len(emu.requests)
-        # The emulator's clock stands still: the task is still running when the child dies.
-        _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "a poll", child=child)
-        child.kill()
-    finally:
-        if child.proc.poll() is None:
-            child.proc.kill()
-            child.proc.wait()
+    created = _killed_while_polling(emu, child)
+    folder = _folder(tmp_path / "kp")
     row = _journal_rows(folder)[0]
     assert row.status in ("submitted", "processing") and row.task_id == created[2]
     assert row.downloads == []
@@ -355,18 +365,7 @@ def test_a_new_process_waits_for_the_task_a_killed_one_left_rendering(
     and ``wait()`` with no argument waits for that task and gives the result's path."""
     emu = clocked_emu
     child = Child(emu, sample_clip, tmp_path / "kp", ball)
-    try:
-        child.expect("SELECTED")
-        child.go()
-        created = child.expect("CREATED").split()
-        n = len(emu.requests)
-        # The emulator's clock stands still: the task cannot end while the child polls.
-        _wait_for(lambda: any(r.method == "GET" for r in emu.requests[n:]), "a poll", child=child)
-        child.kill()
-    finally:
-        if child.proc.poll() is None:
-            child.proc.kill()
-            child.proc.wait()
+    created = _killed_while_polling(emu, child)
     messages: list[str] = []
     p = Project(sample_clip, KlingClient(**emu.client_options()), root=tmp_path / "kp",
                 on_status=messages.append)  # fmt: skip
