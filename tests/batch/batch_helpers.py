@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
+from clip_writer import write_h264
 from PIL import Image
 
 # Multi-Elements needs 2-5 s, Omni 3-10 s; both take 720 px sides and 24 fps.
@@ -16,25 +16,16 @@ DISC_CENTRE = (0.5, 0.5)  # normalized, where the disc is on frame 0
 
 def make_clip(path: Path, seconds: float = 2.0, side: int = SIDE, fps: int = FPS) -> Path:
     """Write an H.264 clip of a red disc drifting right over grey; returns ``path``."""
-    frames = round(seconds * fps)
     yy, xx = np.mgrid[0:side, 0:side]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = stream.height = side
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "28"}
-        for i in range(frames):
-            img = np.full((side, side, 3), 96, np.uint8)
-            cx = side * DISC_CENTRE[0] + i * 2
-            cy = side * DISC_CENTRE[1]
-            disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= (side * 0.12) ** 2
-            img[disc] = (220, 30, 30)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+
+    def frame(i: int) -> np.ndarray:
+        img = np.full((side, side, 3), 96, np.uint8)
+        cx = side * DISC_CENTRE[0] + i * 2
+        cy = side * DISC_CENTRE[1]
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 <= (side * 0.12) ** 2] = (220, 30, 30)
+        return img
+
+    return write_h264(path, (frame(i) for i in range(round(seconds * fps))), fps, side, crf=28)
 
 
 def make_image(path: Path, side: int = 400, colour: tuple[int, int, int] = (30, 60, 220)) -> Path:
