@@ -33,18 +33,10 @@ def emu() -> Iterator[Any]:
     """An emulator on the wall clock: short task delays, limit 3, no faults."""
     from kling_widget.emulator import Emulator
 
-    emulator = Emulator(task_delays=(0.1, 0.2), concurrency_limit=3)
-    emulator.start()
-    try:
+    with Emulator(task_delays=(0.1, 0.2), concurrency_limit=3) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(autouse=True)
-def projects_outside_the_checkout(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Any project made without an explicit root lands in a temporary folder, never in
-    the working directory (the tests leave no trace in the checkout)."""
-    monkeypatch.setenv("KLING_WIDGET_PROJECTS", str(tmp_path_factory.mktemp("projects")))
+def _projects_elsewhere(projects_outside_the_checkout: None) -> None:
+    """Every test here: projects without an explicit root go to a temporary folder."""

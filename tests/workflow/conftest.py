@@ -27,17 +27,13 @@ def emu() -> Iterator[Any]:
     """An emulator on the wall clock with short task delays and an empty fault plan."""
     from kling_widget.emulator import Emulator, FaultPlan
 
-    emulator = Emulator(
+    with Emulator(
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         faults=FaultPlan(seed=1),
         task_delays=(0.2, 0.3),
-    )
-    emulator.start()
-    try:
+    ) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture
@@ -45,24 +41,16 @@ def clocked_emu() -> Iterator[Any]:
     """An emulator on a ManualClock: its tasks end only when the test moves the clock."""
     from kling_widget.emulator import Emulator, FaultPlan, ManualClock
 
-    emulator = Emulator(
+    with Emulator(
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         clock=ManualClock(),
         faults=FaultPlan(seed=3),
         task_delays=(2.0, 3.0),
-    )
-    emulator.start()
-    try:
+    ) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(autouse=True)
-def projects_outside_the_checkout(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Any project made without an explicit root lands in a temporary folder, never in
-    the working directory (the tests leave no trace in the checkout)."""
-    monkeypatch.setenv("KLING_WIDGET_PROJECTS", str(tmp_path_factory.mktemp("projects")))
+def _projects_elsewhere(projects_outside_the_checkout: None) -> None:
+    """Every test here: projects without an explicit root go to a temporary folder."""
