@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workflow_helpers import ball_centre
+from workflow_helpers import ball_centre, project_on
 
 from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingTransportError
@@ -19,12 +19,7 @@ def test_dropped_create_reply_is_adopted_not_repeated(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
     """The server creates the task, the connection drops before the reply arrives."""
-    p = Project(
-        sample_clip,
-        KlingClient(**emu.client_options()),
-        video_url=emu.upload(sample_clip),
-        root=tmp_path,
-    )
+    p = project_on(emu, sample_clip, tmp_path)
     p.select(0, [ball])
     emu.faults.add("drop", path=CREATE_PATH, method="POST", times=1)
     task = p.create("removal")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from workflow_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, served_sha256
+from workflow_helpers import ACCESS_KEY, SECRET_KEY, ball_centre, project_on, served_sha256
 
 from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingValidationError
@@ -27,18 +27,12 @@ def _creates(emu: Any) -> list[Any]:
     return [r for r in emu.requests if r.method == "POST" and r.path == CREATE_PATH]
 
 
-def _project(emu: Any, clip: Path, root: Path, **kw: Any) -> Project:
-    return Project(
-        clip, KlingClient(**emu.client_options()), video_url=emu.upload(clip), root=root, **kw
-    )
-
-
 def test_full_flow_is_journaled_and_reopens_without_api_calls(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
     statuses: list[str] = []
     root = tmp_path / "kling-projects"
-    p = _project(emu, sample_clip, root, on_status=statuses.append)
+    p = project_on(emu, sample_clip, root, on_status=statuses.append)
     selection = p.select(0, [ball])
     assert selection.masks, "the emulator recognised no object under the ball's centre"
     assert p.points == {0: [ball]}
@@ -94,7 +88,7 @@ def test_full_flow_is_journaled_and_reopens_without_api_calls(
 def test_unselect_exact_points_and_clear(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     other = (round(ball[0] + 0.01, 6), ball[1])
     p.select(0, [ball])
     p.select(0, [other])
@@ -117,7 +111,7 @@ def test_unselect_exact_points_and_clear(
 def test_bad_input_is_refused_before_anything_is_journaled_or_sent(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball])
     sent = len(emu.requests)
     cases: list[tuple[Any, str]] = [
@@ -143,7 +137,7 @@ def test_bad_input_is_refused_before_anything_is_journaled_or_sent(
 
 
 def test_eleventh_marked_frame_is_refused(emu: Any, sample_clip: Path, tmp_path: Path) -> None:
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball_centre(0)])
     sid = p.session.session_id if p.session else ""
     for f in range(5, 46, 5):  # nine more marked frames, as an earlier run journaled them
@@ -169,7 +163,7 @@ def test_reference_images_are_files_referenced_by_sha256(
     png = _png(400, 320)
     image = tmp_path / "sticker.png"
     image.write_bytes(png)
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball])
     task = p.create("swap", images=[image])
     digest = hashlib.sha256(png).hexdigest()
@@ -196,7 +190,7 @@ def test_failed_create_is_recorded_as_rejected(
 ) -> None:
     from kling_widget.errors import KlingAPIError
 
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball])
     emu.faults.add("error", path=CREATE_PATH, method="POST", code=1301, times=1)
     with pytest.raises(KlingAPIError):
@@ -212,7 +206,7 @@ def test_results_near_expiry_are_flagged(
     emu: Any, sample_clip: Path, ball: tuple[float, float], tmp_path: Path
 ) -> None:
     root = tmp_path / "kp"
-    p = _project(emu, sample_clip, root)
+    p = project_on(emu, sample_clip, root)
     p.select(0, [ball])
     final = p.wait(p.create("removal"), timeout=600)
     rec = p.history()[-1]

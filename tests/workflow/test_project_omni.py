@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workflow_helpers import CLIP_FPS, make_clip, served_sha256
+from workflow_helpers import CLIP_FPS, make_clip, project_on, served_sha256
 
 from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingServerError, KlingValidationError
@@ -55,12 +55,7 @@ def test_omni_edit_is_journaled_waited_and_downloaded(
 def test_omni_refuses_a_clip_outside_its_limits_before_sending(
     emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
-    p = Project(
-        sample_clip,
-        KlingClient(**emu.client_options()),
-        video_url=emu.upload(sample_clip),
-        root=tmp_path,
-    )
+    p = project_on(emu, sample_clip, tmp_path)
     sent = len(emu.requests)
     with pytest.raises(KlingValidationError, match="duration"):
         p.omni("make it warm")  # the 2 s clip is below Omni's 3 s minimum

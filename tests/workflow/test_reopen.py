@@ -6,33 +6,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workflow_helpers import ball_centre
+from workflow_helpers import ball_centre, project_on
 
-from kling_widget.api.client import KlingClient
 from kling_widget.errors import KlingValidationError
-from kling_widget.workflow import Project
 
 SELECTION_CALLS = ("/init-selection", "/add-selection", "/delete-selection")
 CREATE = "/v1/videos/multi-elements"
-
-
-def _project(emu: Any, clip: Path, root: Path, **kw: Any) -> Project:
-    return Project(
-        clip, KlingClient(**emu.client_options()), video_url=emu.upload(clip), root=root, **kw
-    )
 
 
 def test_clear_after_reopening_says_what_it_did_and_replays_nothing(
     emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "kp"
-    p = _project(emu, sample_clip, root)
+    p = project_on(emu, sample_clip, root)
     p.select(0, [ball_centre(0)])
     p.select(30, [ball_centre(30), (0.9, 0.9)])
     p.close()
 
     messages: list[str] = []
-    q = _project(emu, sample_clip, root, on_status=messages.append)
+    q = project_on(emu, sample_clip, root, on_status=messages.append)
     assert str(q.restored) == "Restored 3 points on 2 frames from the journal"
     assert q.restored.point_count == 3 and q.restored.frame_count == 2
     n = len(emu.requests)
@@ -48,7 +40,7 @@ def test_clear_when_kling_forgot_the_session_is_journal_only(
     clocked_emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
     emu = clocked_emu
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.select(0, [ball_centre(0)])
     emu.clock.advance(25 * 3600)  # only the server knows: the project's clock is wall time
     n = len(emu.requests)
@@ -62,7 +54,7 @@ def test_clear_when_kling_forgot_the_session_is_journal_only(
 def test_an_identical_request_is_picked_up_and_mark_sends_nothing_twice(
     emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     frames = {0: [ball_centre(0)]}
     assert p.mark(frames) is True
     n = len(emu.requests)
@@ -81,7 +73,7 @@ def test_an_identical_request_is_picked_up_and_mark_sends_nothing_twice(
 def test_wait_with_nothing_to_wait_for_is_a_clear_error(
     emu: Any, sample_clip: Path, tmp_path: Path
 ) -> None:
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     assert p.restored.empty and str(p.restored) == "Nothing to restore: a new project"
     with pytest.raises(KlingValidationError, match="nothing to wait for"):
         p.wait()
@@ -95,7 +87,7 @@ def test_a_recorded_download_must_have_the_announced_length(
 ) -> None:
     from kling_widget.journal import JournalError
 
-    p = _project(emu, sample_clip, tmp_path / "kp")
+    p = project_on(emu, sample_clip, tmp_path / "kp")
     p.journal.add_task("kw-x", "multi-elements", {})
     part = p.folder / "results" / "short.mp4"
     part.parent.mkdir(parents=True)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from kling_widget.api.client import KlingClient
+from kling_widget.workflow import Project
 
 # Known secrets: the secrets test greps every byte of a project folder for them.
 ACCESS_KEY = "AKjournaltest0123456789"
 SECRET_KEY = "SKjournal-secret-never-stored-9876543210"
+
+
+def project_on(emu: Any, clip: Path, root: Path, **kw: Any) -> Project:
+    """A Project on the emulator, the clip uploaded to it (keywords go to ``Project``)."""
+    return Project(
+        clip, KlingClient(**emu.client_options()), video_url=emu.upload(clip), root=root, **kw
+    )
 
 
 def served_sha256(url: str) -> tuple[str, int]:
@@ -32,25 +43,19 @@ def ball_centre(frame: int) -> tuple[float, float]:
 
 def make_clip(path: Path, frames: int = CLIP_FRAMES) -> Path:
     """Write the test clip: a red ball moving right over a blocky green texture."""
-    import av
     import numpy as np
+    from clip_writer import write_h264
 
     rng = np.random.default_rng(5)
     cells = CLIP_SIZE // 16
     bg = (rng.integers(0, 40, (cells, cells, 1)) + np.array([90, 110, 80])).astype(np.uint8)
     bg = np.kron(bg, np.ones((16, 16, 1), np.uint8))
     yy, xx = np.mgrid[0:CLIP_SIZE, 0:CLIP_SIZE]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=CLIP_FPS)
-        stream.width = stream.height = CLIP_SIZE
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "ultrafast"}
-        for f in range(frames):
-            img = bg.copy()
-            cx, cy = (c * CLIP_SIZE for c in ball_centre(f % CLIP_FRAMES))
-            img[(xx - cx) ** 2 + (yy - cy) ** 2 < BALL_RADIUS**2] = (214, 38, 46)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+
+    def frame(f: int) -> np.ndarray:
+        img = bg.copy()
+        cx, cy = (c * CLIP_SIZE for c in ball_centre(f % CLIP_FRAMES))
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < BALL_RADIUS**2] = (214, 38, 46)
+        return img
+
+    return write_h264(path, (frame(f) for f in range(frames)), CLIP_FPS, CLIP_SIZE, crf=18)
