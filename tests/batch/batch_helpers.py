@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from clip_writer import write_h264
 from PIL import Image
+
+from kling_widget.api.client import KlingClient
+from kling_widget.batch import BatchResult, Job, edit_many
 
 # Multi-Elements needs 2-5 s, Omni 3-10 s; both take 720 px sides and 24 fps.
 SIDE = 720
@@ -26,6 +31,18 @@ def make_clip(path: Path, seconds: float = 2.0, side: int = SIDE, fps: int = FPS
         return img
 
     return write_h264(path, (frame(i) for i in range(round(seconds * fps))), fps, side, crf=28)
+
+
+def run_batch(emu: Any, jobs: Iterable[Job], out: Path, **kw: Any) -> BatchResult:
+    """``edit_many`` against the emulator, results in ``out``, no progress bar."""
+    return edit_many(
+        jobs,
+        client=KlingClient(**emu.client_options()),
+        out_dir=out,
+        uploader=emu.upload,
+        progress=False,
+        **kw,
+    )
 
 
 def make_image(path: Path, side: int = 400, colour: tuple[int, int, int] = (30, 60, 220)) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 
 import av
 import pytest
+from batch_helpers import run_batch
 
 from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchProgress, Job, JobError, edit_many, edit_many_async
@@ -69,14 +70,12 @@ def test_mixed_batch_end_to_end(clip2s: Path, clip3s: Path, emu: Any, tmp_path: 
     ]
     events: list[BatchProgress] = []
     out = tmp_path / "out"
-    result = edit_many(
+    result = run_batch(
+        emu,
         jobs,
+        out,
         concurrency=2,
         on_progress=events.append,
-        client=KlingClient(**emu.client_options()),
-        out_dir=out,
-        uploader=emu.upload,
-        progress=False,
     )
     by_name = {r.name: r for r in result}
     assert [r.name for r in result] == [j.name for j in jobs]
@@ -119,12 +118,10 @@ def test_limit_is_learned_from_1303(clip3s: Path, tmp_path: Path) -> None:
 
     with Emulator(task_delays=(0.2, 0.6), concurrency_limit=2) as emu:
         names = [f"learn{i:02d}" for i in range(6)]
-        result = edit_many(
+        result = run_batch(
+            emu,
             omni_jobs(clip3s, 6, "learn"),
-            client=KlingClient(**emu.client_options()),
-            out_dir=tmp_path / "out",
-            uploader=emu.upload,
-            progress=False,
+            tmp_path / "out",
         )
         assert result.ok, result.to_markdown()
         stats = result.limiter
@@ -151,13 +148,11 @@ def test_small_benchmark_with_faults_no_duplicates_no_losses(clip3s: Path, tmp_p
     faults.add("drop", rate=0.1 / 3)
     with Emulator(task_delays=(0.1, 0.3), concurrency_limit=3, faults=faults) as emu:
         names = [f"bench{i:02d}" for i in range(20)]
-        result = edit_many(
+        result = run_batch(
+            emu,
             omni_jobs(clip3s, 20, "bench"),
+            tmp_path / "out",
             concurrency=3,
-            client=KlingClient(**emu.client_options()),
-            out_dir=tmp_path / "out",
-            uploader=emu.upload,
-            progress=False,
         )
         assert result.ok, result.to_markdown()
         assert_one_task_per_job_and_every_result(emu, tmp_path / "out", names)
@@ -216,13 +211,11 @@ def test_resume_after_sigkill_repeats_nothing_and_loses_nothing(
         assert 4 <= len(before) <= 6
         assert len(list(out.glob("*.mp4"))) == done
 
-        result = edit_many(
+        result = run_batch(
+            emu,
             [Job.omni(clip3s, PROMPT, name=n) for n in names],
+            out,
             concurrency=2,
-            client=KlingClient(**emu.client_options()),
-            out_dir=out,
-            uploader=emu.upload,
-            progress=False,
         )
         assert result.ok, result.to_markdown()
         assert_one_task_per_job_and_every_result(emu, out, names)
@@ -238,12 +231,10 @@ def test_sync_wrapper_works_under_a_running_event_loop(
 ) -> None:
     # Jupyter runs cells inside an event loop: the sync call must still work there.
     async def notebook_cell() -> Any:
-        return edit_many(
+        return run_batch(
+            emu,
             omni_jobs(clip3s, 1, "cell"),
-            client=KlingClient(**emu.client_options()),
-            out_dir=tmp_path / "out",
-            uploader=emu.upload,
-            progress=False,
+            tmp_path / "out",
         )
 
     result = asyncio.run(notebook_cell())
@@ -329,13 +320,11 @@ def test_each_create_failure_ends_with_exactly_one_task(
     for kind, kw in rules:
         plan.add(kind, path="/v1/videos/omni-video", method="POST", times=1, **kw)
     with Emulator(task_delays=(0.1, 0.2), concurrency_limit=2, faults=plan) as emu:
-        result = edit_many(
+        result = run_batch(
+            emu,
             omni_jobs(clip3s, 1, "once"),
+            tmp_path / "out",
             concurrency=2,
-            client=KlingClient(**emu.client_options()),
-            out_dir=tmp_path / "out",
-            uploader=emu.upload,
-            progress=False,
         )
         assert result.ok, result.to_markdown()
         assert_one_task_per_job_and_every_result(emu, tmp_path / "out", ["once00"])
@@ -357,13 +346,11 @@ def test_a_job_given_up_while_others_run_frees_exactly_its_slot(
     plan.add("error", path="/v1/videos/omni-video", method="POST", times=1, status=500)
     plan.add("error", path="/v1/videos/omni-video", method="POST", times=1, after=1, code=1201)
     with Emulator(task_delays=(0.5, 1.5), concurrency_limit=2, faults=plan) as emu:
-        result = edit_many(
+        result = run_batch(
+            emu,
             omni_jobs(clip3s, 4, "slot"),
+            tmp_path / "out",
             concurrency=2,
-            client=KlingClient(**emu.client_options()),
-            out_dir=tmp_path / "out",
-            uploader=emu.upload,
-            progress=False,
         )
         errors = [r for r in result if r.status != DONE]
         assert len(errors) == 1 and "create rejected" in (errors[0].error or "")
