@@ -57,7 +57,7 @@ class KlingValidationError(KlingError, ValueError):
     """Input breaks a documented rule; raised locally, nothing was sent or spent."""
 
     def __init__(self, field: str, value: Any, rule: str) -> None:
-        shown = _short(value)
+        shown = short_repr(value)
         super().__init__(f"{field}={shown}: {rule}")
         self.field = field
         self.value = value
@@ -180,7 +180,8 @@ def error_class_for(http_status: int | None, code: int | None) -> type[KlingAPIE
     return KlingAPIError
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters with its full length said (for messages)."""
     text = repr(value)
     if len(text) > limit:
         text = text[: limit - 15] + f"... ({len(text)} chars)"

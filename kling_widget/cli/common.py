@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
     Every known error gets its own line and code; anything else is an internal error,
     with its traceback only when ``debug`` is set.
     """
-    from kling_widget.errors import KlingError, KlingValidationError
+    from kling_widget.errors import KlingError, KlingValidationError, short_repr
     from kling_widget.journal import (
         JournalCorruptError,
         JournalError,
@@ -80,7 +80,7 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
         eprint(f"error: invalid {exc.field}: {exc.message}")
         code = EXIT_USAGE
     elif isinstance(exc, CliUsageError):
-        eprint(f"error: invalid {exc.field}: {exc.field}={_short(exc.value)}: {exc.rule}")
+        eprint(f"error: invalid {exc.field}: {exc.field}={short_repr(exc.value)}: {exc.rule}")
         code = EXIT_USAGE
     elif isinstance(exc, JournalLockedError):
         eprint(f"error: {exc.path.parent} is open in {exc.holder}; close it or pass --read-only")
@@ -111,13 +111,6 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
     if debug:
         eprint("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
     return code
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 15] + f"... ({len(text)} chars)"
-    return text
 
 
 def _first_existing(path: Path) -> Path:
