@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from clip_writer import write_h264
 from PIL import Image
 
 from kling_widget.api.client import KlingClient
 from kling_widget.batch import BatchResult, Job, edit_many
+from kling_widget.media.samples import write_test_clip
 
 # Multi-Elements needs 2-5 s, Omni 3-10 s; both take 720 px sides and 24 fps.
 SIDE = 720
@@ -30,7 +30,8 @@ def make_clip(path: Path, seconds: float = 2.0, side: int = SIDE, fps: int = FPS
         img[(xx - cx) ** 2 + (yy - cy) ** 2 <= (side * 0.12) ** 2] = (220, 30, 30)
         return img
 
-    return write_h264(path, (frame(i) for i in range(round(seconds * fps))), fps, side, crf=28)
+    write_test_clip((frame(i) for i in range(round(seconds * fps))), side, side, fps, path)
+    return path
 
 
 def run_batch(emu: Any, jobs: Iterable[Job], out: Path, **kw: Any) -> BatchResult:

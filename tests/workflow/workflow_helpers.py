@@ -44,7 +44,8 @@ def ball_centre(frame: int) -> tuple[float, float]:
 def make_clip(path: Path, frames: int = CLIP_FRAMES) -> Path:
     """Write the test clip: a red ball moving right over a blocky green texture."""
     import numpy as np
-    from clip_writer import write_h264
+
+    from kling_widget.media.samples import write_test_clip
 
     rng = np.random.default_rng(5)
     cells = CLIP_SIZE // 16
@@ -58,4 +59,5 @@ def make_clip(path: Path, frames: int = CLIP_FRAMES) -> Path:
         img[(xx - cx) ** 2 + (yy - cy) ** 2 < BALL_RADIUS**2] = (214, 38, 46)
         return img
 
-    return write_h264(path, (frame(f) for f in range(frames)), CLIP_FPS, CLIP_SIZE, crf=18)
+    write_test_clip((frame(f) for f in range(frames)), CLIP_SIZE, CLIP_SIZE, CLIP_FPS, path)
+    return path
