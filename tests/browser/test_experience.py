@@ -15,21 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jupyter_pages
 import pytest
 from experience_lab import (
     API_KEY,
     READ_CODE_JS,
+    TOKEN,
     WATCH_FRAMES_JS,
     ball_centre,
     click_norm,
     frame_layer,
     hover,
-    lab_server,
-    open_and_run,
     write_clip,
     write_notebook,
 )
-from jupyter_pages import CHROMIUM, open_browser, poll
+from jupyter_pages import CHROMIUM, kernel_env, open_browser, poll, serving
 
 from kling_widget.emulator import Emulator
 
@@ -49,29 +49,34 @@ ed
 """
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The emulator, JupyterLab on a temporary folder, and a page with the editor open."""
+def open_session(work: Path, front_end: str) -> Iterator[dict[str, Any]]:
+    """The emulator, ``front_end`` ("lab" or "notebook7") on ``work``, and a page with the
+    editor open (shared by this file and the Notebook 7 one)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does)")
     from playwright.sync_api import sync_playwright
 
-    work = tmp_path_factory.mktemp("experience")
     root = work / "nb"
     root.mkdir()
     write_clip(root / "clip.mp4", W, H, FPS, FRAMES)
     write_notebook(root / "editor.ipynb", [SETUP])
     with Emulator(api_key=API_KEY, task_delays=(0.5, 1.0)) as emu:
-        env = {"KLING_BASE_URL": emu.base_url, "KLING_API_KEY": API_KEY}
-        with lab_server(root, work, env) as base, sync_playwright() as p:
+        env = kernel_env(work, {"KLING_BASE_URL": emu.base_url, "KLING_API_KEY": API_KEY})
+        with serving(front_end, root, work, env, TOKEN) as base, sync_playwright() as p:
             browser = open_browser(p)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 1100})
-                open_and_run(page, base, "editor.ipynb")
+                jupyter_pages.open_and_run(page, base, "editor.ipynb", TOKEN, front_end)
                 canvas = frame_layer(page)
                 yield {"page": page, "emu": emu, "root": root, "canvas": canvas}
             finally:
                 browser.close()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """JupyterLab 4 with the editor open."""
+    yield from open_session(tmp_path_factory.mktemp("experience"), "lab")
 
 
 def posts(emu: Emulator, path: str) -> list[Any]:
