@@ -20,7 +20,6 @@ import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,18 @@ import av
 import numpy as np
 
 from kling_widget.errors import KlingValidationError
-from kling_widget.limits import CLIP_LIMITS, ClipLimits
+from kling_widget.media.conform_plan import (
+    DURATION_TOLERANCE,
+    ConformPlan,
+    _brackets_text,
+    _duration_ok,
+    _fps_ok,
+    _fps_rule,
+    _limits_for,
+    _target_fps,
+    _target_size,
+    _trim_target,
+)
 from kling_widget.media.violations import Violation
 
 __all__ = [
@@ -43,10 +53,6 @@ __all__ = [
 # Demuxers that read .mp4/.mov; a file renamed to .mp4 but holding WebM is not accepted.
 _MP4_DEMUXERS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 _KNOWN_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
-# A frame rate within this of an allowed value counts as that value.
-_FPS_TOLERANCE = 0.01
-# Durations are compared with this slack so that 150 frames at 30 fps is exactly 5 s.
-_DURATION_TOLERANCE = 1e-3
 _CRF = "18"
 _PRESET = "veryfast"
 _KEYFRAME_INTERVAL_S = 2
@@ -86,119 +92,6 @@ def local_index_at(times: Sequence[float], seconds: float) -> int:
     if not times:
         raise ValueError("times=[]: a clip has at least one frame")
     return max(0, bisect.bisect_right(times, seconds + 1e-6) - 1)
-
-
-def _even(x: float) -> int:
-    """Nearest even integer (halves round up), at least 2: H.264 yuv420p needs even sides."""
-    return max(2, 2 * math.floor(x / 2 + 0.5))
-
-
-@dataclass(frozen=True)
-class ConformPlan:
-    """What ``conform()`` will do to a clip, worked out before any frame is decoded."""
-
-    fps: Fraction
-    # Size of the scaled picture, and of the output canvas (larger only when padded).
-    scaled_size: tuple[int, int]
-    size: tuple[int, int]
-    frame_count: int
-    # Seconds kept from the start, or None when nothing is trimmed.
-    trim_to: float | None
-    # Why the clip cannot be conformed, or None.
-    impossible: str | None = None
-
-    @property
-    def padded(self) -> bool:
-        """True when the aspect ratio is too extreme to scale into the limits."""
-        return self.size != self.scaled_size
-
-    @property
-    def duration(self) -> float:
-        """Output duration in seconds."""
-        return self.frame_count / float(self.fps)
-
-
-def _target_fps(fps: Fraction, limits: ClipLimits) -> Fraction:
-    """The output frame rate: the source's own when allowed, else the nearest allowed one.
-
-    With a fixed set (24, 30, 60) the nearest rate at or above the source is
-    chosen, so frames are only ever repeated, never dropped (25 -> 30, 50 -> 60);
-    above the highest rate frames are dropped down to it.
-    """
-    value = float(fps)
-    if limits.fps_allowed:
-        for allowed in limits.fps_allowed:
-            if abs(value - allowed) <= _FPS_TOLERANCE:
-                return Fraction(allowed).limit_denominator(1001)
-        above = [a for a in sorted(limits.fps_allowed) if a >= value]
-        chosen = above[0] if above else max(limits.fps_allowed)
-        return Fraction(chosen).limit_denominator(1001)
-    if limits.fps_range:
-        low, high = limits.fps_range
-        if value < low:
-            return Fraction(low).limit_denominator(1001)
-        if value > high:
-            return Fraction(high).limit_denominator(1001)
-    return fps
-
-
-def _fps_ok(fps: float, limits: ClipLimits) -> bool:
-    if limits.fps_allowed:
-        return any(abs(fps - a) <= _FPS_TOLERANCE for a in limits.fps_allowed)
-    if limits.fps_range:
-        low, high = limits.fps_range
-        return low - _FPS_TOLERANCE <= fps <= high + _FPS_TOLERANCE
-    return True
-
-
-def _target_size(width: int, height: int, limits: ClipLimits) -> tuple[tuple[int, int], bool]:
-    """Scaled (width, height) keeping the aspect ratio, and whether padding is still needed."""
-    lo, hi = limits.min_side, limits.max_side
-    scale = 1.0
-    if min(width, height) < lo:
-        scale = lo / min(width, height)
-    if max(width, height) * scale > hi:
-        scale = hi / max(width, height)
-    w = min(hi, _even(width * scale))
-    h = min(hi, _even(height * scale))
-    return (w, h), min(w, h) < lo
-
-
-def _duration_ok(seconds: float, limits: ClipLimits) -> bool:
-    return any(
-        lo - _DURATION_TOLERANCE <= seconds <= hi + _DURATION_TOLERANCE
-        for lo, hi in limits.durations
-    )
-
-
-def _trim_target(seconds: float, limits: ClipLimits) -> float | None:
-    """Longest allowed duration not above ``seconds``; None when the clip is too short."""
-    if _duration_ok(seconds, limits):
-        return seconds
-    fitting = [hi for lo, hi in limits.durations if hi <= seconds]
-    return max(fitting) if fitting else None
-
-
-def _brackets_text(limits: ClipLimits) -> str:
-    return " or ".join(f"{lo:g}–{hi:g} s" for lo, hi in limits.durations)
-
-
-def _fps_rule(limits: ClipLimits) -> str:
-    if limits.fps_allowed:
-        values = [f"{a:g}" for a in limits.fps_allowed]
-        return "must be " + ", ".join(values[:-1]) + " or " + values[-1]
-    if limits.fps_range:
-        return f"must be {limits.fps_range[0]:g}–{limits.fps_range[1]:g}"
-    return "any"
-
-
-def _limits_for(target: str) -> ClipLimits:
-    try:
-        return CLIP_LIMITS[target]
-    except KeyError:
-        raise KlingValidationError(
-            "target", target, f"must be one of {', '.join(sorted(CLIP_LIMITS))}"
-        ) from None
 
 
 def _open_container(path: Path) -> Any:
@@ -353,7 +246,7 @@ class VideoSource:
             scaled_size=scaled,
             size=size,
             frame_count=frames,
-            trim_to=None if trim is None or trim >= source_seconds - _DURATION_TOLERANCE else trim,
+            trim_to=None if trim is None or trim >= source_seconds - DURATION_TOLERANCE else trim,
             impossible=impossible,
         )
 

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from kling_widget.errors import KlingValidationError
 from kling_widget.limits import CLIP_LIMITS
+from kling_widget.media.conform_plan import _target_size
 from kling_widget.media.remote import open_clip
-from kling_widget.media.video import VideoError, VideoSource, _target_size
+from kling_widget.media.video import VideoError, VideoSource
 from kling_widget.media.violations import Violation
 
 ClipMaker = Callable[..., Path]
