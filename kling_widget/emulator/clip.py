@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
-import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -28,11 +26,6 @@ from kling_widget.emulator.vision.ops import to_work, work_size
 from kling_widget.media.video import VideoSource
 
 _FULL_CACHE = 4
-# Background work (decoding, tracking) runs at this niceness, so a click answered
-# meanwhile gets the CPU first.
-BACKGROUND_NICENESS = 10
-
-
 # Background threads still running when the interpreter exits are told to stop and
 # waited for: killing one inside native code (a codec, OpenCV) aborts the process.
 SHUTTING_DOWN = threading.Event()
@@ -41,13 +34,14 @@ _EXIT_WAIT_S = 30.0
 
 
 def start_background(target: Callable[[], None], name: str) -> threading.Thread:
-    """Run ``target`` in a daemon thread at low priority, stopped cleanly at exit."""
+    """Run ``target`` in a daemon thread, stopped cleanly at exit.
 
-    def run() -> None:
-        background_priority()
-        target()
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
+    The thread keeps the process's priority on purpose: a lowered (niced) thread that holds
+    the interpreter lock, or decodes a frame, is starved by any busy process on the machine,
+    and a click waiting for that lock waits with it. Background work gives way to a click
+    cooperatively instead (``yield_to_foreground``).
+    """
+    thread = threading.Thread(target=target, name=name, daemon=True)
     _WORKERS.add(thread)
     thread.start()
     return thread
@@ -89,16 +83,6 @@ def foreground() -> Iterator[None]:
 def yield_to_foreground() -> None:
     """Called by background work between steps: wait while a foreground request runs."""
     _no_foreground.wait(_YIELD_LIMIT_S)
-
-
-def background_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux: per thread; elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere the call would renice the whole process
-    with contextlib.suppress(AttributeError, OSError):
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, max(current, BACKGROUND_NICENESS))
 
 
 class Clip:
