@@ -58,6 +58,10 @@ def _stop_background() -> None:
 # niceness does not share Python's interpreter lock, and a frame being decoded holds it.
 _foreground_lock = threading.Lock()
 _foreground_count = 0
+# Requests a user waits on that are themselves waiting for background work (a click that
+# needs frames still being decoded): while there is one, background work does not pause,
+# or the click would wait for work that waits for the click.
+_foreground_waiting = 0
 _no_foreground = threading.Event()
 _no_foreground.set()
 # A background thread never waits longer than this for a request to finish.
@@ -70,14 +74,36 @@ def foreground() -> Iterator[None]:
     global _foreground_count
     with _foreground_lock:
         _foreground_count += 1
-        _no_foreground.clear()
+        _update_pause()
     try:
         yield
     finally:
         with _foreground_lock:
             _foreground_count -= 1
-            if _foreground_count == 0:
-                _no_foreground.set()
+            _update_pause()
+
+
+@contextlib.contextmanager
+def waiting_on_background() -> Iterator[None]:
+    """Mark the calling request as waiting for background work (which then does not pause)."""
+    global _foreground_waiting
+    with _foreground_lock:
+        _foreground_waiting += 1
+        _update_pause()
+    try:
+        yield
+    finally:
+        with _foreground_lock:
+            _foreground_waiting -= 1
+            _update_pause()
+
+
+def _update_pause() -> None:
+    # Called with _foreground_lock held.
+    if _foreground_count == 0 or _foreground_waiting > 0:
+        _no_foreground.set()
+    else:
+        _no_foreground.clear()
 
 
 def yield_to_foreground() -> None:
@@ -160,8 +186,10 @@ class Clip:
         """Frame ``index`` at work resolution (waits for the background decode)."""
         self.start_decoding()
         with self._cond:
-            while len(self._work) <= index and not self._done:
-                self._cond.wait()
+            if len(self._work) <= index and not self._done:
+                with waiting_on_background():
+                    while len(self._work) <= index and not self._done:
+                        self._cond.wait()
             if index < len(self._work):
                 return self._work[index]
             if self._error is not None:

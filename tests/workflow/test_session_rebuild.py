@@ -39,6 +39,20 @@ def _selection_calls(emu: Any) -> list[Any]:
     return [r for r in emu.requests if r.path.endswith(("/add-selection", "/delete-selection"))]
 
 
+def _ops(requests: list[Any]) -> list[tuple[str, int, Any]]:
+    """Selection calls as (path, frame, points), a retried call counted once.
+
+    On a loaded machine a call can time out on the client after the server received it;
+    the retry then reaches the server a second time with the same body.
+    """
+    ops: list[tuple[str, int, Any]] = []
+    for r in requests:
+        op = (r.path, r.json["frame_index"], r.json["points"])
+        if not ops or ops[-1] != op:
+            ops.append(op)
+    return ops
+
+
 def _arrays(masks: list[Any]) -> dict[Any, np.ndarray]:
     return {m.object_id: m.to_array() for m in masks}
 
@@ -72,7 +86,7 @@ def test_session_gone_on_server_is_rebuilt_and_replayed(
     before = _mark(p)
     assert all(before[f] for f in before)
     old_sid = p.session.session_id if p.session else None
-    sent_ops = [(r.path, r.json) for r in _selection_calls(clocked)]
+    sent_ops = _ops(_selection_calls(clocked))
 
     clocked.clock.advance(25 * 3600)  # only the server knows: the project's clock is wall time
     n = len(clocked.requests)
@@ -83,14 +97,11 @@ def test_session_gone_on_server_is_rebuilt_and_replayed(
     # The refused call, a fresh init, the replay in the original order, then the new call.
     assert paths[0] == "add-selection" and paths[1] == "init-selection"
     assert paths[-1] == "add-selection"
-    replayed = [(r.path, r.json) for r in new[2:-1]]
-    assert len(replayed) == len(sent_ops)
-    for (path, body), (orig_path, orig_body) in zip(replayed, sent_ops, strict=True):
-        assert path == orig_path
-        assert {k: body[k] for k in ("frame_index", "points")} == {
-            k: orig_body[k] for k in ("frame_index", "points")
-        }
-        assert body["session_id"] != old_sid
+    replay_calls = [
+        r for r in new[2:-1] if r.path.endswith(("/add-selection", "/delete-selection"))
+    ]
+    assert _ops(replay_calls) == sent_ops
+    assert all(r.json["session_id"] != old_sid for r in replay_calls)
     assert p.session is not None and p.session.session_id != old_sid
     # The replayed masks equal the originals, pixel for pixel.
     report = p.last_rebuild
