@@ -20,6 +20,18 @@ the shortcuts work while the pointer is on the frame and the widget rows bound t
 and nowhere else: typing in the prompt box, or anywhere else in the notebook, is never
 read or blocked. A key event whose target is a text field is ignored as well.
 
+The front end's own single-key shortcuts: ``ipyevents`` cancels each key it reads
+(``preventDefault``) from a capturing listener on ``document``, and Lumino's command
+registry skips a cancelled key. JupyterLab listens in the bubbling phase, so it sees the
+key cancelled; Notebook 7 listens in the capturing phase, registered first, so it would
+run ``R`` (cell to raw: the editor's output vanishes), ``A`` (insert a cell), arrows and
+so on before ``ipyevents`` sees the key. Lumino matches no shortcut for a key whose target
+sits under an element with ``data-lm-suppress-shortcuts``; widgets cannot set attributes,
+so :func:`guard_html` carries a few lines of script that give the attribute to each
+watched element (class :data:`SCOPE_CLASS`) when it takes focus, which ``ipyevents``
+does on ``mouseenter``. Only the watched element and what is inside it are exempted:
+the prompt box and the rest of the notebook keep every shortcut.
+
 :func:`action_for` is the pure mapping from a key event to an action name; :class:`Keys`
 wires it to callables. Imports only ``ipywidgets`` and ``ipyevents``.
 """
@@ -48,7 +60,16 @@ Action = Literal[
     "help",
 ]
 
-__all__ = ["BINDINGS", "Action", "HelpPopover", "Keys", "action_for", "help_html"]
+__all__ = [
+    "BINDINGS",
+    "SCOPE_CLASS",
+    "Action",
+    "HelpPopover",
+    "Keys",
+    "action_for",
+    "guard_html",
+    "help_html",
+]
 
 # What the help popover lists, in this order.
 BINDINGS: tuple[tuple[str, str], ...] = (
@@ -62,10 +83,18 @@ BINDINGS: tuple[tuple[str, str], ...] = (
     ("?", "show / hide this help"),
 )
 
+# The class Keys gives its source; the guard script marks elements of this class.
+SCOPE_CLASS = "kling-keys-scope"
+_SUPPRESS_ATTR = "data-lm-suppress-shortcuts"
+
 _TEXT_TARGETS = frozenset({"INPUT", "TEXTAREA", "SELECT"})
-# Key repeat at the OS rate (~30/s) would queue redraws faster than a round trip; events
-# closer together than this are dropped in the browser (ipyevents' throttle).
-THROTTLE_MS = 25
+# Key repeat at the OS rate (~30/s) would queue redraws faster than a round trip: a held
+# key's repeats closer together than this (browser timestamps) are dropped here. Not with
+# ipyevents' throttle: it wraps the browser-side listener whole, so a key arriving inside
+# the window (the Z of Ctrl+Z, a modifier's keydown having opened the window) is handled
+# after the event has run its course: too late to cancel it, and the browser's own undo
+# then rewrites the last text field edited.
+REPEAT_MS = 40
 
 
 def _flag(event: Mapping[str, object], name: str) -> bool:
@@ -133,6 +162,26 @@ def help_html() -> str:
     )
 
 
+# Installed once per page: marks the scopes present now and any that takes focus later
+# (views rendered after this one, a re-displayed editor, the compare view).
+_GUARD_JS = (
+    "(function(){if(window.__klingKeysScope)return;window.__klingKeysScope=true;"
+    f"var s='.{SCOPE_CLASS}',mark=function(el){{if(el&&!el.hasAttribute('{_SUPPRESS_ATTR}'))"
+    f"el.setAttribute('{_SUPPRESS_ATTR}','true');}};"
+    "document.querySelectorAll(s).forEach(mark);"
+    "document.addEventListener('focusin',function(e){var t=e.target;"
+    "if(t&&t.closest)mark(t.closest(s));},true);})();"
+)
+
+
+def guard_html() -> str:
+    """Invisible HTML whose script keeps the front end's shortcuts off the watched
+    elements (see the module docstring). An ``HTML`` widget sets its value as
+    ``innerHTML``, where a ``<script>`` would not run but an image's ``onerror`` does."""
+    js = html.escape(_GUARD_JS + "this.remove();", quote=True)
+    return f'<img class="kling-keys-guard" alt="" src="data:," style="display:none" onerror="{js}">'
+
+
 class HelpPopover:
     """A small "?" button that shows and hides the list of shortcuts."""
 
@@ -144,7 +193,8 @@ class HelpPopover:
             layout=widgets.Layout(width="32px"),
         )
         self.button.add_class("kling-keys-button")
-        self.panel = widgets.HTML(help_html(), layout=widgets.Layout(display="none"))
+        # The guard rides on the panel, which is always in the layout (hidden or not).
+        self.panel = widgets.HTML(help_html() + guard_html(), layout=widgets.Layout(display="none"))
         self.panel.add_class("kling-keys-panel")
         self.button.observe(lambda ch: self._show(bool(ch["new"])), "value")
 
@@ -181,19 +231,31 @@ class Keys:
     ) -> None:
         self.handlers: dict[Action, Callable[[], object]] = dict(handlers)
         self.on_error = on_error
+        source.add_class(SCOPE_CLASS)
         self.events = Event(
             source=source,
             watched_events=["keydown"],
             ignore_modifier_key_events=True,
-            throttle_or_debounce="throttle",
-            wait=THROTTLE_MS,
         )
+        self._last_stamp: float | None = None
         self.events.on_dom_event(self.handle)
+
+    def _too_soon(self, event: Mapping[str, object]) -> bool:
+        stamp = event.get("timeStamp")
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+            return False
+        last, self._last_stamp = self._last_stamp, float(stamp)
+        if event.get("repeat") is not True or last is None:
+            return False
+        if stamp - last < REPEAT_MS:
+            self._last_stamp = last  # the dropped repeat does not restart the window
+            return True
+        return False
 
     def handle(self, event: Mapping[str, object]) -> Action | None:
         """Act on one key event (what the browser sends); returns the action taken."""
         action = action_for(event)
-        if action is None:
+        if action is None or self._too_soon(event):
             return None
         fn = self.handlers.get(action)
         if fn is None:

@@ -140,6 +140,9 @@ def test_keys_act_on_the_editor_and_typing_in_the_prompt_is_left_alone(
     page.wait_for_selector(".kling-keys-panel", state="visible", timeout=30_000)
     page.keyboard.press("?")
     page.wait_for_selector(".kling-keys-panel", state="hidden", timeout=30_000)
+    # The front end's own single-key shortcuts (Notebook 7: R makes the cell raw, A adds
+    # one above, arrows move between cells) left the notebook alone.
+    assert _cells(page) == ["code"]
 
     # Typing in the prompt box: every key goes to the text, none to the editor.
     box = page.query_selector(".kling-editor textarea")
@@ -156,6 +159,16 @@ def test_keys_act_on_the_editor_and_typing_in_the_prompt_is_left_alone(
     assert "Add" in _active_tool(page)
     assert posts(emu, DELETE) == []
     box.fill("Delete the red ball from <<<video_1>>>")
+
+
+def _cells(page: Any) -> list[str]:
+    """The notebook's cells, by type."""
+    kinds = page.eval_on_selector_all(
+        ".jp-Notebook .jp-Cell",
+        "els => els.map(e => e.classList.contains('jp-CodeCell') ? 'code'"
+        " : e.classList.contains('jp-RawCell') ? 'raw' : 'other')",
+    )
+    return [str(k) for k in kinds]
 
 
 def _active_tool(page: Any) -> str:
@@ -175,6 +188,9 @@ def test_undo_and_redo_keys_send_the_exact_points(session: dict[str, Any]) -> No
     assert deleted[-1].json["points"] == added["points"]
     assert deleted[-1].json["frame_index"] == added["frame_index"]
     page.wait_for_selector(".kling-object-row", state="detached", timeout=60_000)
+    # Ctrl+Z was the editor's alone: the browser's own undo did not reach into the prompt
+    # box (it would revert the last typing there and put the caret in it).
+    assert page.evaluate("() => document.activeElement.tagName") != "TEXTAREA"
     page.keyboard.press("Control+Shift+z")
     again = poll(lambda: posts(emu, ADD)[1:], 60, "add-selection again")
     assert again[0].json["points"] == added["points"]

@@ -7,7 +7,16 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from kling_widget.editor.keys import BINDINGS, HelpPopover, Keys, action_for, help_html
+from kling_widget.editor.keys import (
+    BINDINGS,
+    REPEAT_MS,
+    SCOPE_CLASS,
+    HelpPopover,
+    Keys,
+    action_for,
+    guard_html,
+    help_html,
+)
 
 
 def key(k: str, code: str = "", **mods: bool) -> dict[str, Any]:
@@ -113,3 +122,37 @@ def test_help_lists_every_binding_and_toggles() -> None:
     pop.button.value = False
     assert pop.panel.layout.display == "none"
     pop.close()
+
+
+def test_the_watched_element_is_marked_and_cancels_keys_as_they_come() -> None:
+    source = widgets.Box()
+    keys = Keys(source, {"next_frame": lambda: None})
+    assert SCOPE_CLASS in source._dom_classes
+    # No throttle in the browser: it would cancel a key only after it has run its course.
+    assert keys.events.wait == 0 and keys.events.throttle_or_debounce in ("", None)
+    keys.close()
+
+
+def test_the_guard_marks_the_watched_elements_for_lumino() -> None:
+    text = guard_html()
+    assert "data-lm-suppress-shortcuts" in text and f".{SCOPE_CLASS}" in text
+    assert "onerror=" in text and "<script" not in text
+    assert text in HelpPopover().panel.value  # rides on a widget always in the layout
+
+
+def test_a_held_key_repeats_at_a_bounded_rate() -> None:
+    calls: list[float] = []
+    keys = Keys(widgets.Box(), {"next_frame": lambda: calls.append(1)})
+
+    def press(stamp: float, repeat: bool) -> object:
+        event = key("ArrowRight")
+        event.update(timeStamp=stamp, repeat=repeat)
+        return keys.handle(event)
+
+    assert press(1000.0, False) == "next_frame"
+    assert press(1000.0 + REPEAT_MS / 2, True) is None  # a repeat too soon: dropped
+    assert press(1000.0 + REPEAT_MS + 1, True) == "next_frame"
+    # A fresh press is never dropped, however soon.
+    assert press(1000.0 + REPEAT_MS + 2, False) == "next_frame"
+    assert len(calls) == 3
+    keys.close()
