@@ -3,9 +3,13 @@
 Work-resolution frames (area-reduced to ``work_size``) are decoded once in a background
 thread when the clip is opened, so ``init-selection`` answers at once and tracking never
 decodes twice; full-resolution frames are read on demand (a few are cached, and the
-first frame is read ahead: it is the one a user usually clicks first).
+first frame is read ahead: it is the one a user usually clicks first). The segmentation
+features of a frame are computed once and kept for the next clicks on it (the first
+frame's are computed ahead too).
 
-Imports only the media package and the vision helpers.
+Frames in order are decoded with PyAV directly (the same pixels as ``VideoSource``, whose
+reader adds a few milliseconds a frame at 1080p). Imports only PyAV, the media package and
+the vision helpers.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 from numpy.typing import NDArray
 
-from kling_widget.emulator.vision.ops import to_work, work_size
-from kling_widget.media.video import VideoSource
+from kling_widget.emulator.vision.ops import FloatArray, to_work, work_size
+from kling_widget.emulator.vision.segment import frame_features
+from kling_widget.media.video import VideoSource, upright
 
 _FULL_CACHE = 4
+# Frames whose segmentation features are kept (about 4 MB each).
+_FEATURE_CACHE = 3
 # Background threads still running when the interpreter exits are told to stop and
 # waited for: killing one inside native code (a codec, OpenCV) aborts the process.
 SHUTTING_DOWN = threading.Event()
@@ -131,6 +139,8 @@ class Clip:
         self._error: BaseException | None = None
         self._full: OrderedDict[int, NDArray[np.uint8]] = OrderedDict()
         self._full_lock = threading.Lock()
+        self._features: OrderedDict[int, tuple[FloatArray, ...]] = OrderedDict()
+        self._features_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._cancelled = threading.Event()
 
@@ -146,7 +156,7 @@ class Clip:
 
     def _decode(self) -> None:
         try:
-            for i, frame in enumerate(self.source.iter_frames()):
+            for i, frame in enumerate(self._decoded()):
                 if SHUTTING_DOWN.is_set() or self._cancelled.is_set():
                     raise RuntimeError("the emulator is shutting down")
                 yield_to_foreground()
@@ -156,6 +166,8 @@ class Clip:
                 with self._cond:
                     self._work.append(small)
                     self._cond.notify_all()
+                if i == 0:
+                    self.features(0)
         except BaseException as exc:  # reported to whoever waits for a frame
             with self._cond:
                 self._error = exc
@@ -196,6 +208,28 @@ class Clip:
                 raise RuntimeError(f"decoding {self.path.name} failed: {self._error}")
             raise IndexError(f"frame {index} is past the end of the clip")
 
+    def work_frame_now(self, index: int) -> NDArray[np.uint8]:
+        """Frame ``index`` at work resolution without waiting for the background decode:
+        its decoded copy when there is one, else the full frame reduced the same way."""
+        with self._cond:
+            if index < len(self._work):
+                return self._work[index]
+        return to_work(self.frame(index), self.work_hw)
+
+    def features(self, index: int) -> tuple[FloatArray, ...]:
+        """The segmentation features of frame ``index`` (computed once, a few kept)."""
+        with self._features_lock:
+            cached = self._features.get(index)
+            if cached is not None:
+                self._features.move_to_end(index)
+                return cached
+            # Under the lock: a click and the read-ahead never compute the same frame twice.
+            feats = frame_features(self.work_frame_now(index))
+            self._features[index] = feats
+            while len(self._features) > _FEATURE_CACHE:
+                self._features.popitem(last=False)
+            return feats
+
     def rate(self) -> Fraction:
         """The clip's exact frame rate."""
         rate = getattr(self.source, "fps_fraction", None)
@@ -227,10 +261,20 @@ class Clip:
 
     def iter_frames(self) -> Iterator[NDArray[np.uint8]]:
         """Every full-resolution frame in order (at most ``frame_count``)."""
-        for i, frame in enumerate(self.source.iter_frames()):
+        for i, frame in enumerate(self._decoded()):
             if i >= self.frame_count:
                 break
             yield np.ascontiguousarray(frame)
+
+    def _decoded(self) -> Iterator[NDArray[np.uint8]]:
+        # Converted by libswscale to RGB as ``VideoSource.read_frame`` does, so a frame
+        # read in order and the same frame read on its own are identical.
+        rotation = self.source.rotation
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield upright(frame.to_ndarray(format="rgb24"), rotation)
 
     def stop_decoding(self, timeout: float) -> bool:
         """Stop the background decode and wait up to ``timeout`` s for its thread to end.

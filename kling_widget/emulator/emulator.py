@@ -160,21 +160,23 @@ class Emulator:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
-        self._tasks.stop()
+        deadline = time.monotonic() + BACKGROUND_JOIN_S
+        # The render under way is cancelled and waited for before its session's clip is
+        # closed and the data folder it writes into is removed.
+        self._tasks.stop(BACKGROUND_JOIN_S)
         self._callbacks.stop()
-        self._close_sessions()
+        self._close_sessions(deadline)
         self._server = None
         if self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
 
-    def _close_sessions(self) -> None:
+    def _close_sessions(self, deadline: float) -> None:
         """Stop every session's background work and close its clip.
 
-        All sessions share one deadline of ``BACKGROUND_JOIN_S``; a session whose threads
+        All sessions share one ``deadline`` (``time.monotonic``); a session whose threads
         have not ended by then keeps its clip open rather than closing it under them.
         """
-        deadline = time.monotonic() + BACKGROUND_JOIN_S
         for session in self.sessions.all():
             session.close(max(0.0, deadline - time.monotonic()))
 

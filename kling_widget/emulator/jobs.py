@@ -4,7 +4,7 @@ The preview's files (and the ``tracking_output`` format) are made by
 ``vision.preview``, usually in the background; edits are rendered here from the
 session's tracked masks (reused when the selection has not changed since).
 
-Imports only the session, the file store and the vision package.
+Imports only the session, the tracked masks, the file store and the vision package.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from kling_widget.emulator.sessions import Anchors, ObjectTracks, SelectionSession
+from kling_widget.emulator.sessions import ObjectTracks, SelectionSession
+from kling_widget.emulator.tracked import Anchors
 from kling_widget.emulator.uploads import FileStore, StoredFile
 from kling_widget.emulator.vision.ops import BoolArray, dilate, resize_mask
 from kling_widget.emulator.vision.plate import (

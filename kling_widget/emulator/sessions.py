@@ -8,19 +8,23 @@ else starts a new object. An object's mask on a marked frame is the segmentation
 all of its points there; on other frames it is tracked from the nearest marked frame. A
 pixel two objects claim goes to the one with the lower id.
 
-Tracking runs in a background thread as soon as the points change, and the preview is
-made right after it, so Preview usually finds its files ready.
+Tracking runs in a background thread as soon as the points change (following the clip's
+decode), and the preview is drawn beside it, each frame as soon as its masks are known,
+so Preview usually finds its files ready, or waits for little more than the tracking.
 
 Object ids are numbered from 0 in the order objects are first clicked, as in Kling's
 example answer (``"object_id": 0``); an id is never reused within a session.
 
-Imports only the clip, the envelope, the mask entries, the vision package and the rules.
+Imports only the clip, the envelope, the mask entries, the tracked-mask hand-over
+(``tracked``), the vision package and the rules.
 The store that keeps sessions and expires them is in :mod:`.session_store`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import shutil
 import tempfile
 import threading
 import time
@@ -40,13 +44,13 @@ from kling_widget.emulator.clip import (
 )
 from kling_widget.emulator.envelope import checked, invalid
 from kling_widget.emulator.mask_entries import mask_entry
+from kling_widget.emulator.tracked import Anchors, TrackedFrames, refined_masks
+from kling_widget.emulator.vision.cancel import cancel_requested
 from kling_widget.emulator.vision.ops import (
     BoolArray,
     ByteArray,
-    ColourModel,
     dilate,
     resize_mask,
-    to_work,
     to_work_seeds,
 )
 from kling_widget.emulator.vision.preview import PreviewFiles, render_preview_files
@@ -65,8 +69,6 @@ CLOSE_WAIT_S = 60.0
 # Background tracking starts this long after the points change.
 TRACK_START_DELAY_S = 0.15
 
-Anchors = dict[int, tuple[BoolArray, ColourModel]]
-"""One object's work mask and colour model on each frame it is marked on."""
 ObjectTracks = dict[int, tuple[list[BoolArray], Anchors]]
 """Per object id: its work mask on every frame, and the anchors it was tracked from."""
 AnchorKey = tuple[tuple[int, tuple[tuple[float, float], ...]], ...]
@@ -137,15 +139,12 @@ class SelectionSession:
             self._segs[key] = seg
         return seg
 
-    def _frames(self, frame: int) -> tuple[ByteArray, ByteArray]:
-        full = self.clip.frame(frame)
-        # The same reduction as the background decode: identical work frames either way.
-        return full, to_work(full, self.clip.work_shape())
-
     def _segment(self, frame: int, pts: list[tuple[float, float]]) -> Segmentation:
-        full, work = self._frames(frame)
+        full = self.clip.frame(frame)
+        # The decoded work frame, or the same reduction of the full one: identical either way.
+        work = self.clip.work_frame_now(frame)
         seeds = to_work_seeds(pts, work.shape[:2])
-        seg = segment_frame(full, work, seeds)
+        seg = segment_frame(full, work, seeds, self.clip.features(frame))
         if seg is not None:
             return seg
         return self._fallback(full, work, seeds)
@@ -211,19 +210,29 @@ class SelectionSession:
         anchors: dict[int, Anchors],
         keys: dict[int, AnchorKey],
         still_wanted: Callable[[], bool],
+        progress: TrackedFrames | None = None,
     ) -> None:
-        """Track every object whose cached track is not for ``keys`` (under the track lock)."""
+        """Track every object whose cached track is not for ``keys`` (under the track lock);
+        each mask goes to ``progress`` too as soon as it is known."""
         with self._track_lock:
-            count = self._frame_count()
+            # The container's count while the clip is still being decoded: tracking follows
+            # the decode instead of waiting for its end; checked against the decode below.
+            count = self.clip.frame_count
             for oid, marks in anchors.items():
                 cached = self._object_tracks.get(oid)
                 if cached is not None and cached[0] == keys[oid]:
+                    if progress is not None:
+                        progress.fill(oid, cached[1])
                     continue
                 if not still_wanted():
                     return
-                masks = track(self.clip.work_frame, count, marks, lambda: not still_wanted())
+                sink = None if progress is None else functools.partial(progress.put, oid)
+                masks = track(self.clip.work_frame, count, marks, lambda: not still_wanted(), sink)
                 if not still_wanted():
                     return
+                real = self._frame_count()
+                if real != len(masks):  # the container promised more (or fewer) frames
+                    masks = track(self.clip.work_frame, real, marks, lambda: not still_wanted())
                 self._object_tracks[oid] = (keys[oid], masks, marks)
 
     def _start_tracking(self) -> None:
@@ -241,33 +250,74 @@ class SelectionSession:
             # Let the request that changed the points send its answer first: the click's
             # mask is what the user waits for.
             time.sleep(TRACK_START_DELAY_S)
-            with contextlib.suppress(Exception):  # the request path tracks again and reports
-                self._track_missing(anchors, keys, wanted)
-                if wanted():
-                    tracks = {oid: (self._object_tracks[oid][1], anchors[oid]) for oid in anchors}
-                    with self._draft_lock:
-                        if wanted() and (self._draft is None or self._draft[0] != version):
-                            self._keep_draft(version, self._render_preview(tracks, wanted))
+            if not wanted():
+                return
+            progress = TrackedFrames(sorted(anchors), self.clip.frame_count)
 
-        self._tracker = start_background(run, f"emulator-track-{self.session_id}")
+            def track_all() -> None:
+                try:
+                    self._track_missing(anchors, keys, wanted, progress)
+                finally:
+                    progress.end()
+
+            # Tracking in a thread of its own, the preview drawn here as masks arrive.
+            tracker = start_background(track_all, f"emulator-track-{self.session_id}")
+            try:
+                with contextlib.suppress(Exception):  # the request path makes it and reports
+                    self._draw_draft(version, anchors, progress, wanted)
+            finally:
+                tracker.join()
+
+        self._tracker = start_background(run, f"emulator-preview-{self.session_id}")
         self._tracker_version = version
 
+    def _draw_draft(
+        self,
+        version: int,
+        anchors: dict[int, Anchors],
+        progress: TrackedFrames,
+        wanted: Callable[[], bool],
+    ) -> None:
+        """Draw the preview of ``version`` from masks as the tracker finds them."""
+        with self._draft_lock:
+            if not wanted() or (self._draft is not None and self._draft[0] == version):
+                return
+
+            def masks_for(index: int, frame: ByteArray) -> list[tuple[int, BoolArray]]:
+                work = progress.wait(index, lambda: not wanted())
+                if work is None:
+                    raise RuntimeError("tracking ended early")
+                return refined_masks(work, anchors, index, frame)
+
+            files = self._render_preview(masks_for, sorted(anchors), wanted)
+            if files is not None and progress.frame_count != self.clip.frame_count:
+                files.discard()  # the clip had another length than promised: drawn again
+                files = None
+            self._keep_draft(version, files)
+
     def _render_preview(
-        self, tracks: ObjectTracks, wanted: Callable[[], bool] | None = None
+        self,
+        masks_for: Callable[[int, ByteArray], list[tuple[int, BoolArray]]],
+        object_ids: list[int],
+        wanted: Callable[[], bool] | None = None,
     ) -> PreviewFiles | None:
         clip = self.clip
         folder = Path(tempfile.mkdtemp(prefix="kling-emulator-preview-"))
-        return render_preview_files(
-            clip.iter_frames(),
-            lambda i, frame: self.full_masks(tracks, i, frame) if tracks else [],
-            (clip.width, clip.height),
-            clip.rate(),
-            clip.fps,
-            sorted(tracks),
-            min(self.points) if self.points else 0,
-            folder,
-            None if wanted is None else (lambda: not wanted()),
-        )
+        try:
+            return render_preview_files(
+                clip.iter_frames(),
+                masks_for,
+                (clip.width, clip.height),
+                clip.rate(),
+                clip.fps,
+                object_ids,
+                min(self.points) if self.points else 0,
+                folder,
+                None if wanted is None else (lambda: not wanted()),
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def _keep_draft(self, version: int, files: PreviewFiles | None) -> None:
         if files is None:
@@ -292,7 +342,11 @@ class SelectionSession:
                     return draft[1]
                 if draft is not None:
                     draft[1].discard()
-                files = self._render_preview(self.tracks())
+                tracks = self.tracks()
+                files = self._render_preview(
+                    lambda i, frame: self.full_masks(tracks, i, frame) if tracks else [],
+                    sorted(tracks),
+                )
                 assert files is not None  # not cancellable
                 return files
 
@@ -304,7 +358,8 @@ class SelectionSession:
         """
         with self.lock:
             anchors, keys = self._snapshot()
-            self._track_missing(anchors, keys, lambda: True)
+            # A render asked to stop stops tracking too (and fails with a missing track).
+            self._track_missing(anchors, keys, lambda: not cancel_requested())
             for oid in list(self._object_tracks):
                 if oid not in anchors:
                     del self._object_tracks[oid]
@@ -314,7 +369,7 @@ class SelectionSession:
         """Track each object from the given anchors through the whole clip."""
         count = self._frame_count()
         return {
-            oid: (track(self.clip.work_frame, count, marks), marks)
+            oid: (track(self.clip.work_frame, count, marks, cancel_requested), marks)
             for oid, marks in anchors.items()
         }
 
@@ -337,20 +392,8 @@ class SelectionSession:
         self, tracks: ObjectTracks, index: int, frame: ByteArray
     ) -> list[tuple[int, BoolArray]]:
         """Full-resolution masks of every object on frame ``index`` (overlaps resolved)."""
-        out: list[tuple[int, BoolArray]] = []
-        taken = np.zeros(frame.shape[:2], dtype=bool)
-        for oid in sorted(tracks):
-            masks, marks = tracks[oid]
-            if index >= len(masks):
-                out.append((oid, np.zeros(frame.shape[:2], dtype=bool)))
-                continue
-            model = marks[nearest_anchor(list(marks), index)][1]
-            full = refine(frame, masks[index], model)
-            # A pixel claimed twice goes to the object with the lower id.
-            full &= ~taken
-            taken |= full
-            out.append((oid, full))
-        return out
+        work = {oid: masks[index] for oid, (masks, _) in tracks.items() if index < len(masks)}
+        return refined_masks(work, {oid: marks for oid, (_, marks) in tracks.items()}, index, frame)
 
     # -- edits -----------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ A prompt containing the word "fail" (as a whole word, any case) makes the task e
 ``failed`` with a message saying so; a render that raises fails the task with the error.
 Tasks that are not final count against the account's concurrency limit (429/1303).
 Result files expire ``RESULT_LIFETIME_S`` after the render finished. Every status change
-is passed to an ``on_change`` callable (the emulator's callback sender). Imports only
-``emulator.envelope`` and ``kling_widget.limits``.
+is passed to an ``on_change`` callable (the emulator's callback sender). ``stop`` cancels
+the render under way (its writer stops at the next frame) and waits for the worker.
+Imports only ``emulator.envelope``, ``emulator.vision.cancel`` and ``kling_widget.limits``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kling_widget.emulator.envelope import TOO_MANY_TASKS, ApiError, invalid
+from kling_widget.emulator.vision.cancel import cancellable
 from kling_widget.limits import FINAL_STATUSES
 
 logger = logging.getLogger("kling_widget.emulator")
@@ -135,10 +137,15 @@ class TaskStore:
         self._worker.start()
         self._stopped = threading.Event()
 
-    def stop(self) -> None:
-        """Stop the worker after its current job."""
+    def stop(self, timeout: float) -> bool:
+        """Cancel the render under way and stop the worker; wait up to ``timeout`` s for
+        it to end. True when it has (nothing of the emulator's is written any more)."""
         self._stopped.set()
         self._jobs.put(None)
+        if self._worker is threading.current_thread():
+            return False
+        self._worker.join(max(0.0, timeout))
+        return not self._worker.is_alive()
 
     # -- creation and lookup -------------------------------------------------------------
 
@@ -251,9 +258,14 @@ class TaskStore:
                 return
             record, job = item
             try:
-                videos = job()
+                with cancellable(self._stopped):
+                    videos = job()
                 error = None
             except Exception as exc:
+                if self._stopped.is_set():
+                    # Stopped on purpose (the emulator is stopping): not a failure to report.
+                    logger.debug("emulator render of task %s stopped", record.task_id)
+                    return
                 logger.warning("emulator render of task %s failed", record.task_id, exc_info=True)
                 videos, error = [], f"render failed: {type(exc).__name__}: {exc}"
             with self._lock:

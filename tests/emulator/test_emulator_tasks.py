@@ -7,6 +7,7 @@ import base64
 import http.server
 import io
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-from emu_helpers import ME, assert_envelope, call, client_of, disc_centre, png_b64
+from emu_helpers import (
+    ME,
+    assert_envelope,
+    call,
+    client_of,
+    disc_centre,
+    png_b64,
+    write_clip,
+)
 from PIL import Image
 
 from kling_widget.api.webhooks import verify_webhook
@@ -334,3 +343,30 @@ def test_omni_tasks_are_queried_and_listed_apart(
         client.get_task(first.task_id)  # a Multi-Elements query does not see Omni tasks
     clock.advance(3)
     assert client.get_omni_video(first.task_id).status == "failed"
+
+
+def test_stopping_during_a_render_cancels_it_without_an_error(
+    clip_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Long enough (10 s) that the render is still writing frames when the emulator stops.
+    clip = write_clip(clip_dir / "ten-seconds.mp4", seconds=10.0)
+    emu = Emulator(task_delays=(0.0, 0.0)).start()
+    data = emu.data_dir
+    assert data is not None
+    try:
+        with client_of(emu, timeout=600) as client:
+            sid = client.init_selection(video_url=emu.upload(clip)).session_id
+            client.add_selection(sid, 0, [(disc_centre(0, 720, 720)[0] / 720, 0.5)])
+            client.create_task(sid, "removal", "Delete the object from <<<video_1>>>", duration=10)
+        # The result file appears when the render starts writing frames.
+        deadline = time.monotonic() + 120
+        while not any(data.rglob("result.mp4")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(data.rglob("result.mp4"))
+    finally:
+        with caplog.at_level(logging.DEBUG, logger="kling_widget.emulator"):
+            emu.stop()
+    assert not data.exists()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # The render was cut short: the task never succeeded.
+    assert [t.status for t in emu.tasks()] != ["succeed"]

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from kling_widget.emulator.vision.cancel import check_cancelled
 from kling_widget.emulator.vision.ops import BoolArray, bbox
 from kling_widget.media.masks import overlay_mask
 
@@ -55,7 +56,9 @@ class Mp4Writer:
         self.frames = 0
 
     def write(self, frame: RGB) -> None:
-        """Append one (h, w, 3) uint8 frame."""
+        """Append one (h, w, 3) uint8 frame (``RenderCancelled`` when the render was
+        stopped from outside)."""
+        check_cancelled()
         rgb = np.ascontiguousarray(frame[: self.height, : self.width, :3])
         # OpenCV's BT.601 limited-range conversion matches libswscale's default for
         # rgb24 -> yuv420p, at a fraction of its cost.

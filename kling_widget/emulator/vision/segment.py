@@ -72,8 +72,8 @@ class Segmentation:
     model: ColourModel
 
 
-def features(work_rgb: ByteArray, sigma: float = 2.0) -> FloatArray:
-    """(h, w, 4) float32: Lab and local lightness contrast, smoothed over ``sigma`` px."""
+def raw_features(work_rgb: ByteArray) -> FloatArray:
+    """(h, w, 4) float32, unsmoothed: Lab and the local contrast of lightness."""
     lab = cv2.cvtColor(work_rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
     lab[..., 0] *= 100.0 / 255.0
     lab[..., 1:] -= 128.0
@@ -81,9 +81,24 @@ def features(work_rgb: ByteArray, sigma: float = 2.0) -> FloatArray:
     mean = cv2.blur(light, (7, 7))
     sq = cv2.blur(light * light, (7, 7))
     contrast = np.sqrt(np.maximum(sq - mean * mean, 0.0))
-    stack = np.dstack([lab, TEXTURE_WEIGHT * contrast])
-    out = cv2.GaussianBlur(stack, (0, 0), sigma)
-    return np.asarray(out, dtype=np.float32)
+    return np.dstack([lab, TEXTURE_WEIGHT * contrast])
+
+
+def features(work_rgb: ByteArray, sigma: float = 2.0) -> FloatArray:
+    """(h, w, 4) float32: Lab and local lightness contrast, smoothed over ``sigma`` px."""
+    return smooth(raw_features(work_rgb), sigma)
+
+
+def smooth(raw: FloatArray, sigma: float) -> FloatArray:
+    """Features from ``raw_features`` smoothed over ``sigma`` px."""
+    return np.asarray(cv2.GaussianBlur(raw, (0, 0), sigma), dtype=np.float32)
+
+
+def frame_features(work_rgb: ByteArray) -> tuple[FloatArray, ...]:
+    """The features of a work frame at every scale of ``FEATURE_SCALES`` (what a click
+    needs; computed once per frame and kept by the clip)."""
+    raw = raw_features(work_rgb)
+    return tuple(smooth(raw, sigma) for sigma in FEATURE_SCALES)
 
 
 def _seed_mask(shape: tuple[int, int], seeds: list[tuple[int, int]], radius: int) -> BoolArray:
@@ -91,6 +106,29 @@ def _seed_mask(shape: tuple[int, int], seeds: list[tuple[int, int]], radius: int
     for r, c in seeds:
         cv2.circle(m, (c, r), radius, 1, -1)
     return m.astype(bool)
+
+
+def _connected_below(dist: FloatArray, seeds: list[tuple[int, int]], limit: float) -> BoolArray:
+    """The pixels with ``dist <= limit`` 8-connected to a seed that has one too.
+
+    A flood fill from each seed: it visits only the region, not the whole frame (the
+    thresholds are tried one after another, most regions are small)."""
+    h, w = dist.shape
+    filled = np.zeros((h + 2, w + 2), np.uint8)
+    for r, c in seeds:
+        start = float(dist[r, c])
+        if start > limit or filled[r + 1, c + 1]:
+            continue
+        cv2.floodFill(
+            dist,
+            filled,
+            (c, r),
+            0,
+            loDiff=float("inf"),
+            upDiff=limit - start,
+            flags=8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8),
+        )
+    return filled[1:-1, 1:-1].astype(bool)
 
 
 def region_candidates(
@@ -111,12 +149,11 @@ def region_candidates(
         centre = np.median(feat[y0:y1, x0:x1].reshape(-1, feat.shape[2]), axis=0)
         diff = feat - centre
         dist = np.minimum(dist, np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)))
-    seed_px = _seed_mask((h, w), seeds, 0)
     max_area = MAX_AREA_FRACTION * h * w
     regions: list[BoolArray] = []
     areas: list[float] = []
     for t in THRESHOLDS:
-        region = component_at(dist <= t, seed_px)
+        region = _connected_below(dist, seeds, float(t))
         area = float(region.sum())
         if area > max_area:
             break
@@ -256,13 +293,19 @@ def refine(full_rgb: ByteArray, work_soft: BoolArray | FloatArray, model: Colour
 
 
 def segment_work(
-    work_rgb: ByteArray, seeds: list[tuple[int, int]]
+    work_rgb: ByteArray,
+    seeds: list[tuple[int, int]],
+    feats: tuple[FloatArray, ...] | None = None,
 ) -> tuple[BoolArray, ColourModel] | None:
-    """Segment at work resolution from (row, col) seeds; None when nothing stands out."""
+    """Segment at work resolution from (row, col) seeds; None when nothing stands out.
+
+    ``feats``: the frame's ``frame_features``, when already computed."""
+    if feats is None:
+        feats = frame_features(work_rgb)
     candidates = [
         (region, growth, sigma)
-        for sigma in FEATURE_SCALES
-        for region, growth in region_candidates(features(work_rgb, sigma), seeds)
+        for sigma, feat in zip(FEATURE_SCALES, feats, strict=True)
+        for region, growth in region_candidates(feat, seeds)
     ]
     if not candidates:
         return None
@@ -286,10 +329,13 @@ def segment_work(
 
 
 def segment_frame(
-    full_rgb: ByteArray, work_rgb: ByteArray, seeds: list[tuple[int, int]]
+    full_rgb: ByteArray,
+    work_rgb: ByteArray,
+    seeds: list[tuple[int, int]],
+    feats: tuple[FloatArray, ...] | None = None,
 ) -> Segmentation | None:
     """Segment the object under the work-grid ``seeds`` of one frame."""
-    found = segment_work(work_rgb, seeds)
+    found = segment_work(work_rgb, seeds, feats)
     if found is None:
         return None
     work_mask, model = found

@@ -48,6 +48,8 @@ from kling_widget.emulator.vision.ops import (
 )
 
 FrameGetter = Callable[[int], ByteArray]
+# Told of each mask as soon as it is found: (frame index, work mask).
+MaskSink = Callable[[int, BoolArray], None]
 # How far (work px) the mask may reach beyond the prediction in one frame.
 GROW = 2
 # Weight of the prediction against the colour evidence (log-odds units per unit logit).
@@ -131,8 +133,12 @@ def propagate(
     mask: BoolArray,
     model: ColourModel,
     cancelled: Callable[[], bool] | None = None,
+    on_mask: MaskSink | None = None,
 ) -> dict[int, BoolArray]:
-    """Masks on ``frames`` (consecutive, going away from ``start``), tracked from ``mask``."""
+    """Masks on ``frames`` (consecutive, going away from ``start``), tracked from ``mask``.
+
+    Stops early when cancelled, or at a frame past the clip's end (the container's frame
+    count can promise more frames than decode)."""
     out: dict[int, BoolArray] = {}
     shape = mask.shape
     template = mask
@@ -143,7 +149,10 @@ def propagate(
     for t in frames:
         if cancelled is not None and cancelled():
             break
-        rgb = get_frame(t)
+        try:
+            rgb = get_frame(t)
+        except IndexError:
+            break
         cur = grey(rgb)
         field = flow(prev, cur)
         inside = erode(visible, 1)
@@ -171,6 +180,8 @@ def propagate(
             template, warp = visible, np.eye(3)
             full_area = max(float(area), SHRINK * full_area)
         out[t] = visible
+        if on_mask is not None:
+            on_mask(t, visible)
         prev = cur
     return out
 
@@ -189,19 +200,33 @@ def track(
     frame_count: int,
     anchors: dict[int, tuple[BoolArray, ColourModel]],
     cancelled: Callable[[], bool] | None = None,
+    on_mask: MaskSink | None = None,
 ) -> list[BoolArray]:
-    """Work-resolution masks of one object on every frame, tracked from its anchors."""
+    """Work-resolution masks of one object on every frame, tracked from its anchors.
+
+    ``on_mask`` is told of each mask as it is found (the marked frames' first), so a
+    preview can be drawn while tracking goes on."""
     if not anchors:
         raise ValueError("anchors: at least one marked frame is needed")
     marks = sorted(a for a in anchors if a < frame_count)
     first = anchors[min(anchors)][0]
     out: list[BoolArray | None] = [None] * frame_count
+    for a in marks:
+        out[a] = anchors[a][0]
+        if on_mask is not None:
+            on_mask(a, anchors[a][0])
     for k, a in enumerate(marks):
         mask, model = anchors[a]
-        out[a] = mask
         lo = 0 if k == 0 else (marks[k - 1] + a) // 2 + 1
         hi = frame_count - 1 if k == len(marks) - 1 else (a + marks[k + 1]) // 2
         for order in (range(a + 1, hi + 1), range(a - 1, lo - 1, -1)):
-            for t, m in propagate(get_frame, a, list(order), mask, model, cancelled).items():
+            found = propagate(get_frame, a, list(order), mask, model, cancelled, on_mask)
+            for t, m in found.items():
                 out[t] = m
-    return [o if o is not None else np.zeros_like(first) for o in out]
+    empty = np.zeros_like(first)
+    if on_mask is not None:
+        # Frames nothing was found for (past the clip's end, or cancelled): empty masks.
+        for t, o in enumerate(out):
+            if o is None:
+                on_mask(t, empty)
+    return [o if o is not None else empty for o in out]
