@@ -6,15 +6,23 @@ the frames in between are skipped (counted in :class:`PlaybackStats`), so playba
 the clip's speed and never drifts behind. Drawing goes through the ``show`` callable the
 editor gives (frames and masks come from its caches: nothing is decoded while playing).
 
+While playing, :func:`composite_jpeg` makes each frame one JPEG with its mask layer
+burned in (kept for the next play-through like any frame picture): the browser then
+decodes one picture a frame and repaints the canvas once, where the frame, mask and
+points layers would cost two pictures and three repaints of every layer (ipycanvas
+composites its layers again for each layer a message touches). That browser work, not
+the wire, is what held playback below the clip's rate.
+
 :func:`preview_video` is the preview-selection video as an inline ``ipywidgets.Video``
 (sent inside the widget state when its bytes are at hand and small enough, referenced by
 URL otherwise) instead of a link to a new tab.
 
-Imports only ``ipywidgets``; no network (the caller fetches the bytes).
+Imports only ``ipywidgets`` and Pillow; no network (the caller fetches the bytes).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
@@ -22,8 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ipywidgets as widgets
+from PIL import Image
 
-__all__ = ["MAX_INLINE_PREVIEW_BYTES", "PlaybackStats", "Player", "preview_video"]
+__all__ = [
+    "MAX_INLINE_PREVIEW_BYTES",
+    "PlaybackStats",
+    "Player",
+    "composite_jpeg",
+    "preview_video",
+]
 
 # A preview larger than this is referenced by URL rather than sent inside the widget state.
 MAX_INLINE_PREVIEW_BYTES = 64 * 1024 * 1024
@@ -258,6 +273,22 @@ class Player:
                     ended = True
             if ended and self.on_state is not None:
                 self.on_state(False)
+
+
+def composite_jpeg(frame: bytes, mask: bytes, opacity: float = 1.0, quality: int = 85) -> bytes:
+    """The JPEG ``frame`` with the mask layer PNG ``mask`` drawn over it at ``opacity``
+    (what the canvas shows with both layers), as one JPEG of the same size."""
+    with Image.open(io.BytesIO(frame)) as f, Image.open(io.BytesIO(mask)) as m:
+        base = f.convert("RGBA")
+        over = m.convert("RGBA")
+    if over.size != base.size:
+        over = over.resize(base.size, Image.Resampling.NEAREST)
+    if opacity < 1.0:
+        alpha = over.getchannel("A").point(lambda a: round(a * max(0.0, opacity)))
+        over.putalpha(alpha)
+    out = io.BytesIO()
+    Image.alpha_composite(base, over).convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 def preview_video(data: bytes | None, url: str | None) -> widgets.Video:

@@ -21,6 +21,7 @@ from kling_widget.api.models import Preview
 from kling_widget.editor.controls import Controls
 from kling_widget.editor.masklayer import MaskLayer
 from kling_widget.editor.messages import clip_fixable, clip_problem
+from kling_widget.editor.playback import composite_jpeg
 from kling_widget.editor.state import EditorState, time_label
 from kling_widget.editor.view import FrameView, Strip, one_batch
 from kling_widget.errors import KlingValidationError
@@ -54,6 +55,9 @@ class Screen:
 
     def __init__(self, source: VideoSource, display_width: int) -> None:
         self._status_text = ""
+        # While playing, a frame goes out as one JPEG with its masks burned in (see
+        # editor.playback); the mask and points layers stay clear until playback stops.
+        self.playing = False
         self._say_lock = threading.Lock()
         # Set by the editor's workbench: the preview video and a result are shown there.
         self.on_preview: Callable[[Preview], None] | None = None
@@ -165,13 +169,41 @@ class Screen:
         frames = self.frames
         # The frame, its masks, its points and the strip's marks: one message to the browser.
         with one_batch():
-            self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
-            self.draw_masks(frame)
-            self.draw_points(frame)
+            if self.playing:
+                self._show_played(frame)
+            else:
+                self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
+                self.draw_masks(frame)
+                self.draw_points(frame)
             self.draw_strip()
         label = time_label(frame, self.state.frame_count, self.state.fps)
         if self.controls.frame_label.value != label:  # an unchanged value is not sent
             self.controls.frame_label.value = label
+
+    def set_playing(self, on: bool) -> None:
+        """Enter or leave the playing mode (leaving it draws the frame on screen in full)."""
+        if on == self.playing:
+            return
+        self.playing = on
+        if on:
+            with one_batch():
+                self.view.show_masks(None, lambda: None)
+                self.view.show_points([])
+        else:
+            self.show(self.state.frame)
+
+    def _show_played(self, frame: int) -> None:
+        frames = self.frames
+        key = self.state.mask_key(frame)
+        png = self.mask_png(frame) if key is not None else None
+        if key is None or png is None:
+            self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
+            return
+        opacity = self.view.opacity
+        shown = ("played", *key, self.mask_layer.generation, opacity)
+        self.view.show_frame(
+            shown, lambda: composite_jpeg(frames.get_jpeg(frame), png, opacity, frames.quality)
+        )
 
     def mask_png(self, frame: int) -> bytes | None:
         """The mask layer PNG of ``frame``'s current masks (rendered once, then cached)."""
@@ -183,6 +215,8 @@ class Screen:
 
     def draw_masks(self, frame: int) -> None:
         """Draw ``frame``'s mask layer."""
+        if self.playing:
+            return  # burned into the frame; drawn again when playback stops
         key = self.state.mask_key(frame)
         # Hiding an object changes every frame's picture: the layer's generation says so.
         shown = None if key is None else (*key, self.mask_layer.generation)
@@ -190,6 +224,8 @@ class Screen:
 
     def draw_points(self, frame: int) -> None:
         """Draw ``frame``'s points (pending ones hollow)."""
+        if self.playing:
+            return
         self.view.show_points(self.state.points_on(frame), self.state.pending_on(frame))
 
     def draw_strip(self) -> None:

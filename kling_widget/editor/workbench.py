@@ -365,6 +365,7 @@ class Workbench:
         self.player.play(start=0 if at_end else self.ed.frame)
 
     def _play_frame(self, frame: int) -> None:
+        self.ed.screen.set_playing(True)
         if self.ed.controls.slider.value != frame:  # an unchanged slider is not echoed
             with self._lock:
                 self._in_flight.append(frame)
@@ -390,6 +391,8 @@ class Workbench:
             return time.monotonic() - self._sent_at > ECHO_TIMEOUT_S
 
     def _playing_changed(self, playing: bool) -> None:
+        if not playing:
+            self.ed.screen.set_playing(False)
         self.play_button.description = "Pause" if playing else "Play"
         self.play_button.icon = "pause" if playing else "play"
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import itertools
 import threading
+from typing import Any
 
 import pytest
+import test_workbench as wb
 
-from kling_widget.editor.playback import MAX_INLINE_PREVIEW_BYTES, Player, preview_video
+from kling_widget.editor.playback import (
+    MAX_INLINE_PREVIEW_BYTES,
+    Player,
+    composite_jpeg,
+    preview_video,
+)
+
+# The editor on the emulator, from the workbench tests (a clip with a red square moving).
+clip, emu, editor = wb.clip, wb.emu, wb.editor
 
 
 class Clock:
@@ -184,3 +194,69 @@ def test_the_preview_plays_inline() -> None:
     assert MAX_INLINE_PREVIEW_BYTES >= 16 * 1024 * 1024
     with pytest.raises(ValueError, match="preview video"):
         preview_video(None, None)
+
+
+def _jpeg(rgb: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, rgb).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _pixels(jpeg: bytes) -> Any:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+
+
+def test_a_played_frame_is_the_picture_with_its_masks_over_it() -> None:
+    import numpy as np
+
+    from kling_widget.editor.masklayer import mask_png, object_color
+
+    frame = _jpeg((128, 128, 128))
+    labels = np.zeros((64, 96), dtype=np.uint8)
+    labels[16:48, 24:72] = 1  # object 0
+    png = mask_png(labels)
+    out = _pixels(composite_jpeg(frame, png))
+    assert out.shape == (64, 96, 3)
+    grey = np.array([128, 128, 128])
+    # Outside the mask: the frame as it was; inside: pulled towards the object's colour.
+    assert np.abs(out[4, 4] - grey).max() <= 6
+    inside = out[32, 48]
+    colour = np.array(object_color(0))
+    assert np.abs(inside - colour).sum() < np.abs(grey - colour).sum() - 30
+    # Opacity 0 leaves the frame alone; the mask drawn at a smaller size is stretched.
+    assert np.abs(_pixels(composite_jpeg(frame, png, opacity=0.0))[32, 48] - grey).max() <= 6
+    small = mask_png(labels[::2, ::2])
+    assert np.abs(_pixels(composite_jpeg(frame, small))[32, 48] - inside).max() <= 12
+
+
+def test_while_playing_a_frame_goes_out_as_one_picture_with_its_masks(editor: Any) -> None:
+    import numpy as np
+
+    editor.screen.frames.wait_ready(wb.TIMEOUT)
+    wb.click(editor, *wb.centre(0))
+    editor.preview()
+    screen, view = editor.screen, editor.view
+    screen.set_playing(True)
+    editor.seek(10)
+    plain = screen.frames.get_jpeg(10)
+    played = view.frame_jpeg
+    assert played is not None and played != plain
+    assert view.mask_png is None  # the mask layer stays clear: the masks are in the frame
+    w, h = screen.frames.display_size
+    x, y = wb.centre(10)
+    i, j = int(y * h), int(x * w)
+    assert np.abs(_pixels(played)[i, j] - _pixels(plain)[i, j]).sum() > 30
+    # Stopping draws the layers again: the plain frame, its mask, its points.
+    screen.set_playing(False)
+    assert view.frame_jpeg == plain and view.mask_png is not None
+    editor.seek(0)
+    assert view.frame_jpeg == screen.frames.get_jpeg(0)
