@@ -28,9 +28,9 @@ run ``R`` (cell to raw: the editor's output vanishes), ``A`` (insert a cell), ar
 so on before ``ipyevents`` sees the key. Lumino matches no shortcut for a key whose target
 sits under an element with ``data-lm-suppress-shortcuts``; widgets cannot set attributes,
 so :func:`guard_html` carries a few lines of script that give the attribute to each
-watched element (class :data:`SCOPE_CLASS`) when it takes focus, which ``ipyevents``
-does on ``mouseenter``. Only the watched element and what is inside it are exempted:
-the prompt box and the rest of the notebook keep every shortcut.
+watched element (class :data:`SCOPE_CLASS`) while the pointer is over it, which is
+when ``ipyevents`` reads the keys. Only the watched element and what is inside it are
+exempted, and only then: the prompt box and the rest of the notebook keep every shortcut.
 
 :func:`action_for` is the pure mapping from a key event to an action name; :class:`Keys`
 wires it to callables. Imports only ``ipywidgets`` and ``ipyevents``.
@@ -162,15 +162,18 @@ def help_html() -> str:
     )
 
 
-# Installed once per page: marks the scopes present now and any that takes focus later
-# (views rendered after this one, a re-displayed editor, the compare view).
+# Installed once per page. The attribute is on a scope exactly while the pointer is over
+# it, which is when ipyevents takes the keys (mouseenter to mouseleave): a button of the
+# stage keeping the focus after the pointer left does not keep the notebook's keys away.
 _GUARD_JS = (
     "(function(){if(window.__klingKeysScope)return;window.__klingKeysScope=true;"
-    f"var s='.{SCOPE_CLASS}',mark=function(el){{if(el&&!el.hasAttribute('{_SUPPRESS_ATTR}'))"
-    f"el.setAttribute('{_SUPPRESS_ATTR}','true');}};"
-    "document.querySelectorAll(s).forEach(mark);"
-    "document.addEventListener('focusin',function(e){var t=e.target;"
-    "if(t&&t.closest)mark(t.closest(s));},true);})();"
+    f"var s='.{SCOPE_CLASS}',a='{_SUPPRESS_ATTR}',"
+    "scope=function(t){return t&&t.closest?t.closest(s):null;};"
+    "document.addEventListener('mouseover',function(e){var el=scope(e.target);"
+    "if(el&&!el.hasAttribute(a))el.setAttribute(a,'true');},true);"
+    "document.addEventListener('mouseout',function(e){var el=scope(e.target);"
+    "if(el&&!(e.relatedTarget&&el.contains(e.relatedTarget)))el.removeAttribute(a);},true);"
+    "})();"
 )
 
 
