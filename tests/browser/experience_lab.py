@@ -76,13 +76,17 @@ READ_CODE_JS = f"""(canvas) => {{
 }}"""
 
 # JS: watch the frame layer on every animation frame; record (time, index) on change.
+# A new watch ends the previous one (its loop could otherwise see the flag set again
+# before its next tick and record every change twice).
 WATCH_FRAMES_JS = f"""(canvas) => {{
     const read = {READ_CODE_JS};
+    const watch = (window.__klingWatchId || 0) + 1;
+    window.__klingWatchId = watch;
     window.__klingFrames = [];
     window.__klingWatch = true;
     let last = -1;
     const tick = (t) => {{
-        if (!window.__klingWatch) return;
+        if (!window.__klingWatch || window.__klingWatchId !== watch) return;
         const v = read(canvas);
         if (v !== last) {{ window.__klingFrames.push([t, v]); last = v; }}
         requestAnimationFrame(tick);
