@@ -119,6 +119,15 @@ class MaskLayer:
                 self._colors[object_id] = len(self._colors)
             return self._colors[object_id]
 
+    def set_color_index(self, object_id: object, index: int) -> None:
+        """Give ``object_id`` colour ``index`` (an object the server gave back under a new id
+        keeps the colour it had); every frame is drawn again."""
+        with self._lock:
+            if self._colors.get(object_id) != index:
+                self._colors[object_id] = index
+                self._cache.clear()
+                self.generation += 1
+
     def png(
         self, key: MaskKey, object_ids: Sequence[object], arrays: Sequence[np.ndarray]
     ) -> bytes:

@@ -11,6 +11,12 @@ and each object's colour (fixed on first sight, so an object keeps its colour on
 frame). A label names the object in the default prompt: "dog" gives
 "Delete the dog from <<<video_1>>>" (:func:`subject_for`).
 
+Object ids are the server's: points sent again (a redo, the undo of a clear or of a
+delete) may come back as an object with a new id. So the book also remembers, per point,
+the object it last belonged to with that object's label and colour; an object no label or
+colour is known for, whose points were last seen in an object that is gone, takes that
+object's label and colour (:meth:`ObjectBook.recall`).
+
 Imports only NumPy, :mod:`kling_widget.rules`, :mod:`kling_widget.media.masks` and its
 sibling :mod:`kling_widget.editor.history`; no widgets, no network.
 """
@@ -66,6 +72,8 @@ _DETERMINERS = frozenset(
     }
 )
 MAX_LABEL_CHARS = 80
+# Points remembered with their object's label and colour; the oldest are forgotten first.
+MAX_REMEMBERED = 5000
 
 
 @dataclass(frozen=True)
@@ -193,11 +201,18 @@ def check_label(label: str) -> str:
 class ObjectBook:
     """Labels, hidden flags and colours of the objects of one clip (thread-safe)."""
 
-    def __init__(self, colour_index: Callable[[object], int] | None = None) -> None:
+    def __init__(
+        self,
+        colour_index: Callable[[object], int] | None = None,
+        set_colour_index: Callable[[object, int], None] | None = None,
+    ) -> None:
         self._labels: dict[object, str] = {}
         self._hidden: set[object] = set()
         self._colour_index: dict[object, int] = {}
         self._colour_source = colour_index
+        self._colour_sink = set_colour_index
+        # (frame, point) -> (object id, label, colour index) of the object it was last in.
+        self._remembered: dict[tuple[int, Point], tuple[ObjectId, str, int]] = {}
         self._lock = threading.RLock()
 
     # --- colours ----------------------------------------------------------------------
@@ -218,6 +233,13 @@ class ObjectBook:
         """The RGB colour of ``oid``."""
         return object_color(self.colour_index(oid))
 
+    def _set_colour_index(self, oid: object, index: int) -> None:
+        if self._colour_sink is not None:
+            self._colour_sink(oid, index)
+        else:
+            with self._lock:
+                self._colour_index[oid] = index
+
     # --- user choices -----------------------------------------------------------------
     def rename(self, oid: ObjectId, label: str) -> str:
         """Set (or with ``""`` remove) the label of ``oid``; returns the stored label."""
@@ -227,6 +249,9 @@ class ObjectBook:
                 self._labels[oid] = text
             else:
                 self._labels.pop(oid, None)
+            for key, (owner, _, colour) in self._remembered.items():
+                if owner == oid:
+                    self._remembered[key] = (owner, text, colour)
         return text
 
     def label(self, oid: object) -> str:
@@ -293,18 +318,93 @@ class ObjectBook:
             )
         return out
 
+    # --- objects given back under a new id ---------------------------------------------
+    def recall(self, objects: Sequence[ObjectInfo]) -> list[tuple[ObjectId, ObjectId]]:
+        """Give objects back their label and colour after the server renumbered them.
+
+        An object none of whose points was last seen in itself, but some in an object that
+        is no longer listed, takes that object's label (unless it has one) and colour
+        (unless another listed object has it); each gone object is taken by one object at
+        most, the one holding most of its points. Returns the ``(old, new)`` ids taken over.
+        """
+        present = {o.id for o in objects}
+        taken: list[tuple[ObjectId, ObjectId]] = []
+        with self._lock:
+            claims: list[tuple[int, ObjectId, ObjectInfo]] = []
+            for info in objects:
+                votes: dict[ObjectId, int] = {}
+                own = False
+                for f, pts in info.points.items():
+                    for p in pts:
+                        seen = self._remembered.get((f, p))
+                        if seen is None:
+                            continue
+                        own = own or seen[0] == info.id
+                        if seen[0] not in present:
+                            votes[seen[0]] = votes.get(seen[0], 0) + 1
+                if votes and not own:
+                    old = max(votes, key=lambda k: votes[k])
+                    claims.append((votes[old], old, info))
+            used: set[ObjectId] = set()
+            for _, old, info in sorted(claims, key=lambda c: -c[0]):
+                if old in used:
+                    continue
+                used.add(old)
+                label, colour = self._remembered_as(old)
+                if label and not info.label:
+                    self._labels[info.id] = label
+                self._labels.pop(old, None)
+                others = {self.colour_index(o.id) for o in objects if o.id != info.id}
+                if colour not in others and colour != self.colour_index(info.id):
+                    self._set_colour_index(info.id, colour)
+                taken.append((old, info.id))
+        return taken
+
+    def _remembered_as(self, oid: ObjectId) -> tuple[str, int]:
+        """The latest label and colour remembered for ``oid``."""
+        for owner, label, colour in reversed(self._remembered.values()):
+            if owner == oid:
+                return label, colour
+        return "", self.colour_index(oid)
+
+    def remember(self, objects: Sequence[ObjectInfo]) -> bool:
+        """Note which object, label and colour each listed point is in; True if that changed."""
+        changed = False
+        with self._lock:
+            for info in objects:
+                entry = (info.id, self.label(info.id), self.colour_index(info.id))
+                for f, pts in info.points.items():
+                    for p in pts:
+                        if self._remembered.get((f, p)) != entry:
+                            # Moved to the end, so the oldest notes are the first forgotten.
+                            self._remembered.pop((f, p), None)
+                            self._remembered[(f, p)] = entry
+                            changed = True
+            for key in list(self._remembered)[: max(0, len(self._remembered) - MAX_REMEMBERED)]:
+                del self._remembered[key]
+        return changed
+
     def prompt_for(self, edit_mode: str, objects: Iterable[ObjectInfo]) -> str:
         """The default prompt of ``edit_mode`` naming the selected objects by label."""
         return rules.default_prompt(edit_mode, subject=subject_for(objects))
 
     # --- persistence ------------------------------------------------------------------
-    def to_json(self) -> dict[str, object]:
-        """Labels and hidden flags as JSON-ready data (colours follow first sight)."""
+    def choices(self) -> dict[str, object]:
+        """What the user chose: labels and hidden flags, JSON-ready."""
         with self._lock:
             return {
                 "labels": [[oid, text] for oid, text in self._labels.items()],
                 "hidden": sorted(self._hidden, key=str),
             }
+
+    def to_json(self) -> dict[str, object]:
+        """Labels, hidden flags and the points' objects as JSON-ready data."""
+        with self._lock:
+            remembered = [
+                [f, p[0], p[1], oid, label, colour]
+                for (f, p), (oid, label, colour) in self._remembered.items()
+            ]
+        return {**self.choices(), "remembered": remembered}
 
     def load_json(self, data: object) -> None:
         """Restore what :meth:`to_json` wrote; entries it cannot read are skipped."""
@@ -322,3 +422,27 @@ class ObjectBook:
             for oid in hidden if isinstance(hidden, list) else []:
                 if isinstance(oid, (int, str)) and not isinstance(oid, bool):
                     self._hidden.add(oid)
+            remembered = data.get("remembered", [])
+            for item in remembered if isinstance(remembered, list) else []:
+                note = _note(item)
+                if note is not None:
+                    self._remembered[note[0]] = note[1]
+
+
+def _note(item: object) -> tuple[tuple[int, Point], tuple[ObjectId, str, int]] | None:
+    """One remembered point as :meth:`ObjectBook.to_json` wrote it, or ``None``."""
+    if not isinstance(item, list) or len(item) != 6:
+        return None
+    f, x, y, oid, label, colour = item
+    numbers = (x, y)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers):
+        return None
+    if isinstance(f, bool) or not isinstance(f, int) or isinstance(colour, bool):
+        return None
+    if not isinstance(colour, int) or not isinstance(oid, (int, str)) or isinstance(oid, bool):
+        return None
+    try:
+        text = check_label(label) if isinstance(label, str) else ""
+    except ValueError:
+        text = ""
+    return (f, (float(x), float(y))), (oid, text, colour)

@@ -7,7 +7,13 @@ layer, hiding goes to the mask layer, and deleting an object is one undoable cha
 exact deletes through the history. Names and hidden flags are kept in
 ``objects.json`` in the project's folder, so they survive a restart. A name goes in the
 default prompt ("Delete the dog from <<<video_1>>>") while the prompt box still holds a
-prompt the editor wrote.
+prompt the editor wrote, and follows the names shown (an undo that removes the dog takes
+it out of the prompt, its redo puts it back).
+
+Undo, redo and the undo of a clear send points again, and the server may answer with new
+object ids: each time the list is read, objects given back under a new id take their
+label and colour back (:meth:`ObjectBook.recall`), from the points' last objects kept in
+``objects.json`` as well, so this holds after a restart too.
 
 Knows the editor only as :class:`ObjectListHost` (``Editor`` is one). Imports its
 siblings ``objects``, ``objects_panel``, ``history``, ``controls``, ``controller``,
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +81,8 @@ class ObjectList:
         self._history = history
         self._labelled_prompt: str | None = None
         self._signature: object = None
+        self._names: tuple[str, ...] = ()
+        self._save_lock = threading.Lock()
         self.panel = ObjectsPanel(
             on_rename=self.rename,
             on_hide=self.hide,
@@ -84,13 +93,17 @@ class ObjectList:
 
     def attach(self) -> None:
         """A (new) clip: a fresh book with the mask layer's colours, names from its folder."""
-        self.book = ObjectBook(colour_index=self.ed.screen.mask_layer.color_index)
+        layer = self.ed.screen.mask_layer
+        self.book = ObjectBook(
+            colour_index=layer.color_index, set_colour_index=layer.set_color_index
+        )
         path = self._path()
         if path is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.book.load_json(json.loads(path.read_text(encoding="utf-8")))
         self.ed.screen.mask_layer.set_hidden(self.book.hidden())
         self._signature = None
+        self._names = ()
 
     def _path(self) -> Path | None:
         project = self.ed.controller.project
@@ -100,9 +113,10 @@ class ObjectList:
         path = self._path()
         if path is None or self.ed.read_only:
             return
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.book.to_json()), encoding="utf-8")
-        tmp.replace(path)
+        with self._save_lock:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(self.book.to_json()), encoding="utf-8")
+            tmp.replace(path)
 
     # --- the list ---------------------------------------------------------------------
     @property
@@ -115,7 +129,17 @@ class ObjectList:
             fm = state.frame_masks(f)
             if fm is not None:
                 masks[f] = (list(fm.object_ids), list(fm.arrays))
-        return self.book.objects(state.all_points(), masks, tracked)
+        points = state.all_points()
+        objs = self.book.objects(points, masks, tracked)
+        taken = self.book.recall(objs)
+        if taken:
+            objs = self.book.objects(points, masks, tracked)
+        if self.book.remember(objs) or taken:
+            with contextlib.suppress(OSError):
+                self._save()
+        if taken:
+            self.ed.screen.draw_masks(self.ed.frame)
+        return objs
 
     def find(self, oid: ObjectId) -> ObjectInfo:
         """The object ``oid`` (an id as listed, or its text), or raise naming the choices."""
@@ -133,11 +157,16 @@ class ObjectList:
         frames = sorted(set(state.marked_frames()) | set(state.tracked_frames()))
         signature = (
             tuple((f, state.mask_key(f), tuple(state.points_on(f))) for f in frames),
-            self.book.to_json(),
+            self.book.choices(),
         )
         if signature != self._signature:
             self._signature = signature
-            self.panel.update(self.objects)
+            objs = self.objects
+            self.panel.update(objs)
+            names = tuple(o.label for o in objs if o.label)
+            if names != self._names:
+                self._names = names
+                self.follow_names()
 
     # --- what the user does -----------------------------------------------------------
     def rename(self, oid: ObjectId, label: str) -> str:

@@ -159,3 +159,47 @@ def test_labels_and_hidden_flags_round_trip() -> None:
     assert again.hidden() == {1}
     again.load_json({"labels": [[1]], "hidden": [True, None]})  # junk is skipped
     assert again.label(1) == "dog"
+
+
+def test_an_object_given_back_under_a_new_id_takes_its_name_and_colour_back() -> None:
+    book = ObjectBook()
+    p_dog, p_ball = norm(30, 30), norm(120, 60)
+    first = book.objects({0: [p_dog, p_ball]}, {0: ([1, 2], [DOG, BALL])})
+    book.rename(1, "dog")
+    assert book.remember(first)
+    assert book.recall(first) == []  # nothing renumbered
+    # The dog's point sent again came back as object 7 (the ball kept its id).
+    back = book.objects({0: [p_dog, p_ball]}, {0: ([7, 2], [DOG, BALL])})
+    assert book.recall(back) == [(1, 7)]
+    again = book.objects({0: [p_dog, p_ball]}, {0: ([7, 2], [DOG, BALL])})
+    assert [(o.id, o.label, o.colour) for o in again] == [
+        (7, "dog", object_color(0)),
+        (2, "", object_color(1)),
+    ]
+    assert book.label(1) == ""
+    book.remember(again)
+    # Survives a restart: a fresh book from the saved JSON recalls it too.
+    fresh = ObjectBook()
+    fresh.load_json(book.to_json())
+    later = fresh.objects({0: [p_dog]}, {0: ([9], [DOG])})
+    assert fresh.recall(later) == [(7, 9)] and fresh.label(9) == "dog"
+
+
+def test_a_new_click_or_a_kept_object_takes_nothing() -> None:
+    book = ObjectBook()
+    p_dog = norm(30, 30)
+    book.rename(1, "dog")
+    book.remember(book.objects({0: [p_dog]}, {0: ([1], [DOG])}))
+    # A new point elsewhere: no remembered point, no name.
+    other = book.objects({0: [norm(120, 60)]}, {0: ([5], [BALL])})
+    assert book.recall(other) == [] and book.label(5) == ""
+    # The dog still listed under its own id: nothing taken over.
+    both = book.objects({0: [p_dog, norm(120, 60)]}, {0: ([1, 5], [DOG, BALL])})
+    assert book.recall(both) == []
+    # A name removed is not given back.
+    book.rename(1, "")
+    back = book.objects({0: [p_dog]}, {0: ([3], [DOG])})
+    assert book.recall(back) == [(1, 3)] and book.label(3) == ""
+    fresh = ObjectBook()
+    fresh.load_json({"remembered": [[0, "x", 0.1, 1, "dog", 0], [0, 0.1, 0.1, True, "", 0]]})
+    assert fresh.to_json()["remembered"] == []  # junk is skipped
