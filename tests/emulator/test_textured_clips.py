@@ -4,10 +4,12 @@ exact ground truth through the emulator's HTTP API, as a user's client sees it."
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import numpy as np
 import pytest
@@ -163,3 +165,20 @@ def test_one_click_works_at_every_frame_size(
     got = mask.to_array().astype(bool)
     assert got.shape == (height, width)
     assert iou(got, clip.mask(0)) >= ONE_CLICK_IOU, (name, size)
+
+
+def test_preview_video_is_reduced_and_the_tracking_output_keeps_the_clip_size(
+    live_emu: Emulator, client: Any, clips: dict[str, TexturedClip]
+) -> None:
+    clip = clips["stone_on_grass"]
+    sid = start(live_emu, client, clip)
+    client.add_selection(sid, 0, [clip.centre(0)])
+    preview = client.preview_selection(sid)
+    with av.open(io.BytesIO(httpx.get(preview.video_url).content)) as container:
+        frames = list(container.decode(video=0))
+    # At most 960x540 pixels' worth a frame, the clip's aspect kept.
+    assert (frames[0].width, frames[0].height, len(frames)) == (960, 540, FRAMES)
+    doc = json.loads(httpx.get(preview.tracking_output_url).content)
+    assert (doc["width"], doc["height"]) == (WIDTH, HEIGHT)
+    sizes = {tuple(m["rle_mask"]["size"]) for f in doc["frames"] for m in f["rle_mask_list"]}
+    assert sizes == {(HEIGHT, WIDTH)}
