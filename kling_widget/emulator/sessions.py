@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kling_widget.emulator.clip import (
     SHUTTING_DOWN,
     Clip,
@@ -49,21 +47,21 @@ from kling_widget.emulator.vision.cancel import cancel_requested
 from kling_widget.emulator.vision.ops import (
     BoolArray,
     ByteArray,
-    dilate,
-    resize_mask,
     to_work_seeds,
 )
 from kling_widget.emulator.vision.preview import PreviewFiles, render_preview_files
-from kling_widget.emulator.vision.segment import Segmentation, learn_model, refine, segment_frame
+from kling_widget.emulator.vision.segment import (
+    Segmentation,
+    disc_segmentation,
+    refine,
+    segment_frame,
+)
 from kling_widget.emulator.vision.track import nearest_anchor, track
 from kling_widget.rules import check_marked_frames, check_points_per_frame
 
 # A click's own region joins an existing object when more than this fraction of it lies
 # inside the object's mask.
 MERGE_OVERLAP = 0.5
-# When nothing stands out around a click, its object is a small disc of this radius
-# (fraction of the frame's shorter side).
-FALLBACK_RADIUS = 0.02
 # ``close`` waits this long for the background threads by default.
 CLOSE_WAIT_S = 60.0
 # Background tracking starts this long after the points change.
@@ -147,19 +145,7 @@ class SelectionSession:
         seg = segment_frame(full, work, seeds, self.clip.features(frame))
         if seg is not None:
             return seg
-        return self._fallback(full, work, seeds)
-
-    def _fallback(
-        self, full: ByteArray, work: ByteArray, seeds: list[tuple[int, int]]
-    ) -> Segmentation:
-        # Nothing stands out (a flat area): a small disc around each point, so the flow
-        # goes on as Kling's would with whatever it segmented.
-        wh, ww = work.shape[:2]
-        disc = np.zeros((wh, ww), dtype=bool)
-        for r, c in seeds:
-            disc[r, c] = True
-        disc = dilate(disc, max(1, int(FALLBACK_RADIUS * min(wh, ww))))
-        return Segmentation(disc, resize_mask(disc, full.shape[:2]), learn_model(work, disc))
+        return disc_segmentation(full.shape[:2], work, seeds)
 
     def _forget_unused(self) -> None:
         """Drop segmentations no marked point uses any more (they hold full-size masks)."""

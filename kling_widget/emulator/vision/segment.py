@@ -37,6 +37,7 @@ from kling_widget.emulator.vision.ops import (
     erode,
     fill_holes,
     pad_box,
+    resize_mask,
 )
 
 # Thresholds tried for the first region (feature distance, geometric steps).
@@ -61,6 +62,9 @@ MAX_TRIES = 4
 # colour evidence there may overrule the shape found at work resolution.
 EDGE_BAND = 3
 PRIOR_WEIGHT = 2.0
+# When nothing stands out around a click, its object is a small disc of this radius
+# (fraction of the frame's shorter side).
+FALLBACK_RADIUS = 0.02
 
 
 @dataclass(frozen=True)
@@ -340,3 +344,16 @@ def segment_frame(
         return None
     work_mask, model = found
     return Segmentation(work_mask, refine(full_rgb, work_mask, model), model)
+
+
+def disc_segmentation(
+    full_shape: tuple[int, int], work_rgb: ByteArray, seeds: list[tuple[int, int]]
+) -> Segmentation:
+    """A small disc around each seed: the object when nothing stands out (a flat area),
+    so the flow goes on as Kling's would with whatever it segmented."""
+    wh, ww = work_rgb.shape[:2]
+    disc = np.zeros((wh, ww), dtype=bool)
+    for r, c in seeds:
+        disc[r, c] = True
+    disc = dilate(disc, max(1, int(FALLBACK_RADIUS * min(wh, ww))))
+    return Segmentation(disc, resize_mask(disc, full_shape), learn_model(work_rgb, disc))
