@@ -7,6 +7,7 @@ nothing from the package.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -180,9 +181,21 @@ def error_class_for(http_status: int | None, code: int | None) -> type[KlingAPIE
     return KlingAPIError
 
 
+# A file path is shown whole up to this length: a user must recognise the file named.
+_PATH_LIMIT = 400
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters with its full length said (for messages)."""
+    """``repr(value)`` for a message, at most about ``limit`` characters.
+
+    A longer text keeps its start and its end (where a path's file name is) around its full
+    length. Strings and paths may be up to 400 characters long before they are cut.
+    """
     text = repr(value)
+    if isinstance(value, (str, os.PathLike)):
+        limit = max(limit, _PATH_LIMIT)
     if len(text) > limit:
-        text = text[: limit - 15] + f"... ({len(text)} chars)"
+        keep = max(10, limit - 20)
+        head = keep * 2 // 3
+        text = f"{text[:head]}...({len(text)} chars)...{text[head - keep :]}"
     return text

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kling_widget.errors import short_repr
+
 __all__ = ["decode_rle", "encode_rle", "fit_rle_size", "rle_counts", "rle_size"]
 
 _ALPHABET_LO = 48  # '0'
@@ -52,7 +54,9 @@ RLE = Mapping[str, Any]
 def rle_size(rle: RLE) -> tuple[int, int]:
     """The ``(h, w)`` an RLE declares, validated (two non-negative integers)."""
     if not isinstance(rle, Mapping):
-        raise ValueError(f"rle={_short(rle)}: must be a mapping with 'size' [h, w] and 'counts'")
+        raise ValueError(
+            f"rle={short_repr(rle)}: must be a mapping with 'size' [h, w] and 'counts'"
+        )
     if "size" not in rle:
         raise ValueError(f"rle keys={sorted(map(str, rle))}: 'size' [h, w] is missing")
     size = rle["size"]
@@ -62,19 +66,19 @@ def rle_size(rle: RLE) -> tuple[int, int]:
 def _check_size(size: Any) -> tuple[int, int]:
     rule = "must be two non-negative integers [h, w]"
     if isinstance(size, (str, bytes)) or not isinstance(size, (Sequence, np.ndarray)):
-        raise ValueError(f"rle size={_short(size)}: {rule}")
+        raise ValueError(f"rle size={short_repr(size)}: {rule}")
     if len(size) != 2:
-        raise ValueError(f"rle size={_short(size)}: {rule} (got {len(size)} values)")
+        raise ValueError(f"rle size={short_repr(size)}: {rule} (got {len(size)} values)")
     out = []
     for v in size:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"rle size={_short(size)}: {rule}")
+            raise ValueError(f"rle size={short_repr(size)}: {rule}")
         if v < 0:
-            raise ValueError(f"rle size={_short(size)}: {rule} (negative)")
+            raise ValueError(f"rle size={short_repr(size)}: {rule} (negative)")
         out.append(int(v))
     h, w = out
     if h * w >= 1 << 40:
-        raise ValueError(f"rle size={_short(size)}: h*w={h * w} is too large for a mask")
+        raise ValueError(f"rle size={short_repr(size)}: h*w={h * w} is too large for a mask")
     return h, w
 
 
@@ -83,7 +87,7 @@ def _check_shape(shape: Any) -> tuple[int, int]:
         return _check_size(tuple(shape) if isinstance(shape, (list, tuple)) else shape)
     except ValueError:
         raise ValueError(
-            f"shape={_short(shape)}: must be two non-negative integers (h, w)"
+            f"shape={short_repr(shape)}: must be two non-negative integers (h, w)"
         ) from None
 
 
@@ -142,7 +146,7 @@ def _runs_and_ends(rle: RLE) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
         runs = _parse_uncompressed(counts, hw)
     else:
         raise ValueError(
-            f"rle counts={_short(counts)}: must be a str/bytes (compressed RLE) or a list "
+            f"rle counts={short_repr(counts)}: must be a str/bytes (compressed RLE) or a list "
             "of run lengths (uncompressed RLE)"
         )
     ends = np.cumsum(runs)
@@ -300,10 +304,12 @@ def _parse_uncompressed(counts: Any, hw: int) -> npt.NDArray[np.int64]:
     try:
         arr = np.asarray(counts)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"rle counts={_short(counts)}: not a list of integers ({exc})") from None
+        raise ValueError(
+            f"rle counts={short_repr(counts)}: not a list of integers ({exc})"
+        ) from None
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise ValueError(
-            f"rle counts={_short(counts)}: uncompressed counts must be a flat list of "
+            f"rle counts={short_repr(counts)}: uncompressed counts must be a flat list of "
             "non-negative integers"
         )
     if arr.size == 0:
@@ -461,10 +467,3 @@ def _to_string(runs: npt.NDArray[np.int64]) -> str:
     groups += np.uint8(_ALPHABET_LO)
     out = np.insert(first, idx[owner] + 1, groups)
     return str(out.tobytes().decode("ascii"))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 15] + f"... ({len(text)} chars)"
-    return text

@@ -21,5 +21,7 @@ python3 -m ruff format --check .
 python3 -m mypy
 # Layers point one way and no package has an import circle (contracts in pyproject.toml).
 lint-imports
-# pytest exits non-zero when a test fails and (code 5) when no test ran.
-python3 -m pytest "$@"
+# pytest exits non-zero when a test fails and (code 5) when no test ran. The files run on
+# one worker per core (pytest-xdist), each file whole on one worker: the browser tests share
+# a JupyterLab per file, and most of their time is spent waiting on the browser and kernel.
+python3 -m pytest -n auto --dist loadfile "$@"
