@@ -239,11 +239,22 @@ def _run_lab(args: argparse.Namespace, home: NotebookHome, port: int, env: dict[
             return EXIT_FAILURE
         out(f"JupyterLab: {base}/lab/tree/{home.quickstart}?token={token}")
         out("Press Ctrl-C to stop JupyterLab and the emulator.")
-        return proc.wait() and EXIT_FAILURE
+        return _wait_interruptibly(proc) and EXIT_FAILURE
     except (KeyboardInterrupt, Stopped):
         return EXIT_OK
     finally:
         _stop(proc)
+
+
+def _wait_interruptibly(proc: subprocess.Popen[bytes]) -> int:
+    """``proc.wait()`` in short steps. The kernel may hand Ctrl-C or SIGTERM to one of the
+    emulator's threads; Python then runs the handler only once the main thread comes back
+    to the interpreter, which a bare ``waitpid`` never does while JupyterLab runs."""
+    while True:
+        try:
+            return proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -128,8 +128,12 @@ def test_quickstart_click_mask_create_video(lab: str, emulator: Emulator, tmp_pa
             # Away from the object the frame is untouched by the overlay.
             far = (10.0, 10.0) if cx > 0.2 else (size[0] - 10.0, size[1] - 10.0)
             far_before = canvas.evaluate(PIXEL_JS, list(far))
-            status = page.inner_text(".kling-status-line")
-            assert "selected" in status, status
+            # The status line is its own widget message: it may come a moment after the mask.
+            poll(
+                lambda: "selected" in page.inner_text(".kling-status-line"),
+                60,
+                "the status line to say what is selected",
+            )
 
             page.click("button.kling-create")
             video = page.wait_for_selector(

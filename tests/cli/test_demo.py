@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -111,7 +112,11 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path, stop: int)
             rest, errors = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-            rest, errors = proc.communicate()
+            # JupyterLab may still hold the pipes: stop it too, or reading them never ends.
+            with contextlib.suppress(AssertionError, ProcessLookupError):
+                os.kill(lab_process(port), signal.SIGKILL)
+            rest, errors = proc.communicate(timeout=60)
+            raise AssertionError(f"the demo did not stop on {stop!r}: {errors[-3000:]}") from None
     assert proc.returncode == 0, errors[-3000:]
     printed = "\n".join(lines) + rest + errors
     assert "sk-real-looking-key-that-must-not-leak" not in printed
