@@ -149,13 +149,20 @@ class Stopped(Exception):
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into :class:`Stopped` while the demo runs (like Ctrl-C),
-    so the ``finally`` blocks that stop JupyterLab and the emulator always run."""
+    """Turn SIGTERM and SIGHUP into :class:`Stopped` while the demo runs, and Ctrl-C into
+    ``KeyboardInterrupt``, so the ``finally`` blocks that stop JupyterLab and the emulator
+    always run.
+
+    Ctrl-C gets its handler set here too: Python installs its own only when SIGINT was not
+    ignored at start, and a shell starts a background job with SIGINT ignored, so a demo
+    started that way would otherwise ignore ``kill -INT``."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Stopped(signal.Signals(signum).name)
 
-    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    wanted = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
     previous = {sig: signal.signal(sig, stop) for sig in wanted}
     try:
         yield

@@ -55,7 +55,7 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path, stop: int)
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
     env["KLING_WIDGET_PROJECTS"] = str(tmp_path / "projects")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kling_widget", "demo", "--no-browser", "--port", str(port)],
+        [*_launcher(stop), "-m", "kling_widget", "demo", "--no-browser", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -125,6 +125,19 @@ def test_demo_serves_the_quickstart_with_the_emulator(tmp_path: Path, stop: int)
     assert not Path(f"/proc/{lab_pid}").exists() or _zombie(lab_pid)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5)
+
+
+def _launcher(stop: int) -> list[str]:
+    """The Python command line. For Ctrl-C the demo starts with SIGINT ignored, as a shell
+    starts a background job (an ignored signal survives ``exec``): ``kill -INT`` must stop
+    it all the same."""
+    if stop != signal.SIGINT:
+        return [sys.executable]
+    code = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"
+    )
+    return [sys.executable, "-c", code]
 
 
 def _zombie(pid: int) -> bool:
