@@ -18,6 +18,10 @@ example answer (``"object_id": 0``); an id is never reused within a session.
 Imports only the clip, the envelope, the mask entries, the tracked-mask hand-over
 (``tracked``), the vision package and the rules.
 The store that keeps sessions and expires them is in :mod:`.session_store`.
+
+A little over 500 lines on purpose: adding, deleting and assigning points, and keeping the
+tracks they invalidate in step, share one lock and one version counter; split apart, each
+half would have to reach into the other's state under that lock.
 """
 
 from __future__ import annotations
