@@ -182,3 +182,35 @@ def test_preview_video_is_reduced_and_the_tracking_output_keeps_the_clip_size(
     assert (doc["width"], doc["height"]) == (WIDTH, HEIGHT)
     sizes = {tuple(m["rle_mask"]["size"]) for f in doc["frames"] for m in f["rle_mask_list"]}
     assert sizes == {(HEIGHT, WIDTH)}
+
+
+@pytest.mark.parametrize("frames", [48, 60, 150, 300])
+def test_one_click_does_not_take_what_the_object_touches(frames: int) -> None:
+    """The fur patch touches a dark coat; on some clips the most stable region around the
+    click is the patch and the coat. The first frame differs with the clip's length (the
+    camera's path and the bar's are spread over it)."""
+    from kling_widget.emulator.vision.ops import to_work, to_work_seeds, work_size
+    from kling_widget.emulator.vision.segment import segment_frame
+
+    clip = TexturedClip("fur_behind_bar", Path("unused.mp4"), WIDTH, HEIGHT, frames, FPS)
+    full = clip.frame(0)
+    work = to_work(full, work_size(HEIGHT, WIDTH))
+    seeds = to_work_seeds([clip.centre(0)], work.shape[:2])
+    seg = segment_frame(full, work, seeds)
+    assert seg is not None
+    assert iou(seg.mask, clip.mask(0)) >= ONE_CLICK_IOU, frames
+
+
+def test_a_region_that_took_its_neighbour_stands_out_less() -> None:
+    from kling_widget.emulator.vision.segment import standing_out
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(90, 110, (120, 160, 3)).astype(np.uint8)  # grey ground
+    img[:, :80] = (30, 30, 35)  # a dark coat, larger than the frame shows
+    img[40:80, 60:110] = (200, 90, 60)  # the object, over its edge
+    obj = np.zeros(img.shape[:2], bool)
+    obj[40:80, 60:110] = True
+    both = obj.copy()  # the object and a piece of the coat beside it
+    both[30:90, 40:80] = True
+    assert standing_out(img, obj) > 0.95
+    assert standing_out(img, obj) > standing_out(img, both) + 0.05
