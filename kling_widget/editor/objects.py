@@ -320,7 +320,8 @@ class ObjectBook:
 
     # --- objects given back under a new id ---------------------------------------------
     def recall(self, objects: Sequence[ObjectInfo]) -> list[tuple[ObjectId, ObjectId]]:
-        """Give objects back their label and colour after the server renumbered them.
+        """Give objects back their label, colour and hidden flag after the server renumbered
+        them.
 
         An object none of whose points was last seen in itself, but some in an object that
         is no longer listed, takes that object's label (unless it has one) and colour
@@ -354,6 +355,9 @@ class ObjectBook:
                 if label and not info.label:
                     self._labels[info.id] = label
                 self._labels.pop(old, None)
+                if old in self._hidden:  # hidden stays hidden under its new id
+                    self._hidden.discard(old)
+                    self._hidden.add(info.id)
                 others = {self.colour_index(o.id) for o in objects if o.id != info.id}
                 if colour not in others and colour != self.colour_index(info.id):
                     self._set_colour_index(info.id, colour)

@@ -138,6 +138,7 @@ class ObjectList:
             with contextlib.suppress(OSError):
                 self._save()
         if taken:
+            self.ed.screen.mask_layer.set_hidden(self.book.hidden())
             self.ed.screen.draw_masks(self.ed.frame)
         return objs
 

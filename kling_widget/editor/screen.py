@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -21,7 +22,7 @@ from kling_widget.api.models import Preview
 from kling_widget.editor.controls import Controls
 from kling_widget.editor.masklayer import MaskLayer
 from kling_widget.editor.messages import clip_fixable, clip_problem
-from kling_widget.editor.playback import composite_jpeg
+from kling_widget.editor.playback import PlayedFrames, composite_jpeg
 from kling_widget.editor.state import EditorState, time_label
 from kling_widget.editor.view import FrameView, Strip, one_batch
 from kling_widget.errors import KlingValidationError
@@ -31,6 +32,8 @@ from kling_widget.media.violations import Violation
 
 # Videos are sent to the browser inside the widget state; past this the original is not.
 MAX_INLINE_VIDEO_BYTES = 64 * 1024 * 1024
+# While playing, the strip and the time label are updated at most this often (s).
+PLAYING_FOLLOW_S = 0.25
 # The frame cache's pictures fit in this box (CSS scales them to the screen).
 DISPLAY_BOX_PX = 960
 
@@ -58,6 +61,9 @@ class Screen:
         # While playing, a frame goes out as one JPEG with its masks burned in (see
         # editor.playback); the mask and points layers stay clear until playback stops.
         self.playing = False
+        self._followed_at = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+        self.played = PlayedFrames()
         self._say_lock = threading.Lock()
         # Set by the editor's workbench: the preview video and a result are shown there.
         self.on_preview: Callable[[Preview], None] | None = None
@@ -135,6 +141,8 @@ class Screen:
         # Rendered now, so playing and scrubbing only read the cache.
         for frame in frames:
             self.mask_png(frame)
+        jobs = (self._played_picture(frame) for frame in frames)
+        self.played.prepare(job for job in jobs if job is not None)
 
     def task_progress(self, status: str, elapsed: float) -> None:
         """A running task: the bar shows the phase and creeps while rendering."""
@@ -167,6 +175,11 @@ class Screen:
         """Put ``frame`` on screen: cached JPEG, cached mask PNG, points, strip marks."""
         self.state.frame = frame
         frames = self.frames
+        # While playing, the strip's playhead and the time label follow a few times a
+        # second: each update is browser work (a canvas repaint, a relayout) that a frame
+        # due every 33 ms cannot spare; the slider still moves with every frame.
+        now = self.clock()
+        follow = not self.playing or now - self._followed_at >= PLAYING_FOLLOW_S
         # The frame, its masks, its points and the strip's marks: one message to the browser.
         with one_batch():
             if self.playing:
@@ -175,7 +188,11 @@ class Screen:
                 self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
                 self.draw_masks(frame)
                 self.draw_points(frame)
-            self.draw_strip()
+            if follow:
+                self.draw_strip()
+        if not follow:
+            return
+        self._followed_at = now
         label = time_label(frame, self.state.frame_count, self.state.fps)
         if self.controls.frame_label.value != label:  # an unchanged value is not sent
             self.controls.frame_label.value = label
@@ -185,6 +202,7 @@ class Screen:
         if on == self.playing:
             return
         self.playing = on
+        self._followed_at = float("-inf")  # the first played frame updates everything
         if on:
             with one_batch():
                 self.view.show_masks(None, lambda: None)
@@ -193,17 +211,22 @@ class Screen:
             self.show(self.state.frame)
 
     def _show_played(self, frame: int) -> None:
-        frames = self.frames
+        made = self._played_picture(frame)
+        if made is None:
+            self.view.show_frame(frame, lambda: self.frames.get_jpeg(frame))
+            return
+        key, make = made
+        self.view.show_frame(key, lambda: self.played.take(key) or make() or b"")
+
+    def _played_picture(self, frame: int) -> tuple[Hashable, Callable[[], bytes | None]] | None:
+        """The key and maker of ``frame``'s played picture; ``None`` when it has no masks."""
         key = self.state.mask_key(frame)
         png = self.mask_png(frame) if key is not None else None
         if key is None or png is None:
-            self.view.show_frame(frame, lambda: frames.get_jpeg(frame))
-            return
-        opacity = self.view.opacity
+            return None
+        frames, opacity = self.frames, self.view.opacity
         shown = ("played", *key, self.mask_layer.generation, opacity)
-        self.view.show_frame(
-            shown, lambda: composite_jpeg(frames.get_jpeg(frame), png, opacity, frames.quality)
-        )
+        return shown, lambda: composite_jpeg(frames.get_jpeg(frame), png, opacity, frames.quality)
 
     def mask_png(self, frame: int) -> bytes | None:
         """The mask layer PNG of ``frame``'s current masks (rendered once, then cached)."""
@@ -235,6 +258,7 @@ class Screen:
     def close_widgets(self) -> None:
         """Close the canvas, the cache and every widget of the editor."""
         # The cache's decoder may already be gone.
+        self.played.close()
         with contextlib.suppress(Exception):
             self.frames.close()
         self.view.close()

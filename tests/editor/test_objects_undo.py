@@ -153,3 +153,27 @@ def test_the_name_comes_back_on_a_redo_after_a_restart(
         assert again.controls.prompt.value == "Delete the dog from <<<video_1>>>"
     finally:
         again.close()
+
+
+def test_a_hidden_object_stays_hidden_through_undo_and_redo(editor: Editor) -> None:
+    red, blue = click(editor, *RED), click(editor, *BLUE)
+    ids = by_point(editor)
+    editor.hide_object(ids[red][0])
+    shown_blue = colour_at(editor, blue)
+
+    def red_alpha() -> int:
+        png = editor.view.mask_png
+        assert png is not None
+        img = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+        h, w = img.shape[:2]
+        return int(img[int(red[1] * h), int(red[0] * w), 3])
+
+    assert red_alpha() == 0
+    editor.undo()  # the blue point
+    editor.undo()  # the red point
+    editor.redo()
+    editor.redo()
+    hidden = {o.points[0][0]: o.hidden for o in editor.objects}
+    assert hidden == {red: True, blue: False}
+    assert red_alpha() == 0  # the user still sees no mask on the red square
+    assert colour_at(editor, blue) == shown_blue

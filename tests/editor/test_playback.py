@@ -11,13 +11,24 @@ import test_workbench as wb
 
 from kling_widget.editor.playback import (
     MAX_INLINE_PREVIEW_BYTES,
+    PlayedFrames,
     Player,
     composite_jpeg,
     preview_video,
 )
+from kling_widget.editor.state import time_label
 
 # The editor on the emulator, from the workbench tests (a clip with a red square moving).
 clip, emu, editor = wb.clip, wb.emu, wb.editor
+
+
+def _wait_until(condition: Any, timeout: float = wb.TIMEOUT) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
 
 
 class Clock:
@@ -260,3 +271,71 @@ def test_while_playing_a_frame_goes_out_as_one_picture_with_its_masks(editor: An
     assert view.frame_jpeg == plain and view.mask_png is not None
     editor.seek(0)
     assert view.frame_jpeg == screen.frames.get_jpeg(0)
+
+
+def test_played_frames_are_made_ahead_and_handed_over_once() -> None:
+    made: list[int] = []
+    gate = threading.Event()
+
+    def maker(i: int) -> Any:
+        def make() -> bytes | None:
+            gate.wait(wb.TIMEOUT)
+            made.append(i)
+            return None if i == 2 else _jpeg((10 * i, 0, 0))
+
+        return make
+
+    played = PlayedFrames()
+    played.prepare((("k", i), maker(i)) for i in range(4))
+    gate.set()
+    _wait_until(lambda: len(made) == 4 and ("k", 3) in played)
+    # Frame 2 had nothing to show: nothing kept for it.
+    assert played.take(("k", 2)) is None
+    first = played.take(("k", 1))
+    assert first is not None and _pixels(first)[0, 0][0] in range(4, 17)
+    assert played.take(("k", 1)) is None  # handed over once
+    # A new preparation forgets the pictures of the last one.
+    played.prepare(iter(()))
+    assert played.take(("k", 3)) is None
+
+
+def test_after_preview_the_first_play_sends_pictures_made_in_advance(editor: Any) -> None:
+    editor.screen.frames.wait_ready(wb.TIMEOUT)
+    wb.click(editor, *wb.centre(0))
+    editor.preview()
+    screen = editor.screen
+    made = screen._played_picture(12)
+    assert made is not None
+    key, make = made
+    expected = make()
+    # The background made the same picture before Play was pressed.
+    _wait_until(lambda: key in screen.played)
+    screen.set_playing(True)
+    editor.seek(12)
+    assert editor.view.frame_jpeg == expected and expected is not None
+    assert _pixels(expected).shape[:2] == screen.frames.display_size[::-1]
+    assert screen.played.take(key) is None  # now held by the view, not twice
+    screen.set_playing(False)
+
+
+def test_while_playing_the_strip_and_label_follow_a_few_times_a_second(editor: Any) -> None:
+    screen = editor.screen
+    screen.frames.wait_ready(wb.TIMEOUT)
+    now = [100.0]
+    screen.clock = lambda: now[0]
+    label = editor.controls.frame_label
+    screen.set_playing(True)
+    editor.seek(1)
+    shown = label.value
+    assert shown == time_label(1, screen.state.frame_count, screen.state.fps)
+    for frame in range(2, 6):  # 4 frames within 0.1 s: the label is not touched
+        now[0] += 0.025
+        editor.seek(frame)
+        assert label.value == shown
+    now[0] += 0.3
+    editor.seek(6)
+    assert label.value != shown
+    # Stopping shows the exact frame on screen everywhere.
+    editor.seek(7)
+    screen.set_playing(False)
+    assert label.value == time_label(7, screen.state.frame_count, screen.state.fps)
