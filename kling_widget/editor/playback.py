@@ -38,11 +38,16 @@ __all__ = [
     "PlayedFrames",
     "Player",
     "composite_jpeg",
+    "frames_in_flight",
     "preview_video",
 ]
 
 # A preview larger than this is referenced by URL rather than sent inside the widget state.
 MAX_INLINE_PREVIEW_BYTES = 64 * 1024 * 1024
+# A played frame's round trip (kernel -> browser -> the slider's echo back) may take this
+# long before the player holds frames back: 100-200 ms in JupyterLab on a 2-core machine,
+# so a shorter window held a 30 fps clip to 25 fps; the picture is at most this late.
+IN_FLIGHT_S = 0.2
 # Longest single sleep of the clock thread: bounds how late a pause is noticed.
 _MAX_SLEEP_S = 0.05
 # How often a held player asks again whether the display has caught up.
@@ -290,6 +295,12 @@ def composite_jpeg(frame: bytes, mask: bytes, opacity: float = 1.0, quality: int
     out = io.BytesIO()
     Image.alpha_composite(base, over).convert("RGB").save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def frames_in_flight(fps: float) -> int:
+    """How many played frames may await the browser's answer: ``IN_FLIGHT_S`` of the
+    clip, at least 3."""
+    return max(3, math.ceil(fps * IN_FLIGHT_S - 1e-9))
 
 
 class PlayedFrames:

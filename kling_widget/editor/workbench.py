@@ -50,7 +50,7 @@ from kling_widget.editor.keys import Action, HelpPopover, Keys
 from kling_widget.editor.objects import ObjectId, ObjectInfo
 from kling_widget.editor.objects_controller import ObjectList, ObjectListHost
 from kling_widget.editor.outputs import Outputs, OutputsHost, VideoRef
-from kling_widget.editor.playback import Player
+from kling_widget.editor.playback import Player, frames_in_flight
 from kling_widget.media.export import ExportResult
 
 T = TypeVar("T")
@@ -62,9 +62,6 @@ UNDO_FILE = "undo.jsonl"
 REFRESH_S = 0.5  # how often the refresh thread looks for new masks
 TASKS_REFRESH_S = 1.0  # and for task changes in the journal
 ECHO_TIMEOUT_S = 0.5  # a frame the browser never answered for is taken as shown
-# Frames sent whose echo has not come back: enough to cover one round trip to the browser
-# at 30 fps, few enough that the picture is never more than a few frames late.
-MAX_IN_FLIGHT = 3
 
 
 class WorkbenchHost(ObjectListHost, OutputsHost, Protocol):
@@ -173,6 +170,7 @@ class Workbench:
         old_player: Player | None = vars(self).get("player")
         if old_player is not None:
             old_player.pause()
+        self._max_in_flight = frames_in_flight(ed.source.fps)
         self.player = Player(
             self._play_frame,
             ed.source.frame_count,
@@ -383,9 +381,9 @@ class Workbench:
                     pass
 
     def _browser_caught_up(self) -> bool:
-        """At most ``MAX_IN_FLIGHT`` frames unanswered; without echoes (no browser) no hold."""
+        """At most ``frames_in_flight`` frames unanswered; without echoes (no browser) no hold."""
         with self._lock:
-            if not self._echoes or len(self._in_flight) < MAX_IN_FLIGHT:
+            if not self._echoes or len(self._in_flight) < self._max_in_flight:
                 return True
             # An answer lost (a view closed mid-play) must not stop playback.
             return time.monotonic() - self._sent_at > ECHO_TIMEOUT_S

@@ -14,6 +14,7 @@ from kling_widget.editor.playback import (
     PlayedFrames,
     Player,
     composite_jpeg,
+    frames_in_flight,
     preview_video,
 )
 from kling_widget.editor.state import time_label
@@ -339,3 +340,8 @@ def test_while_playing_the_strip_and_label_follow_a_few_times_a_second(editor: A
     editor.seek(7)
     screen.set_playing(False)
     assert label.value == time_label(7, screen.state.frame_count, screen.state.fps)
+
+
+@pytest.mark.parametrize(("fps", "frames"), [(30, 6), (29.97, 6), (24, 5), (60, 12), (5, 3)])
+def test_frames_awaiting_the_browser_cover_a_fifth_of_a_second(fps: float, frames: int) -> None:
+    assert frames_in_flight(fps) == frames
