@@ -70,7 +70,7 @@ GRABCUT_INIT_SAMPLES = 5_000
 WINDOW_BORDER = 0.5
 # GrabCut runs on at most this many pixels (a larger window is reduced first): its cost
 # grows with the window, the edges are refined at full resolution anyway.
-GRABCUT_MAX_PIXELS = 60_000
+GRABCUT_MAX_PIXELS = 40_000
 # A GrabCut answer this much smaller than the first region collapsed onto the clicks; the
 # next most stable region is tried then, up to this many in all.
 COLLAPSED = 0.15
