@@ -65,11 +65,11 @@ def _stop_background() -> None:
 # While a request a user waits on (a click) runs, background work pauses between frames:
 # niceness does not share Python's interpreter lock, and a frame being decoded holds it.
 _foreground_lock = threading.Lock()
-_foreground_count = 0
-# Requests a user waits on that are themselves waiting for background work (a click that
-# needs frames still being decoded): while there is one, background work does not pause,
-# or the click would wait for work that waits for the click.
-_foreground_waiting = 0
+# "running": requests a user waits on (a click). "waiting": such requests that are
+# themselves waiting for background work (a click that needs frames still being
+# decoded); while there is one, background work does not pause, or the click would wait
+# for work that waits for the click.
+_foreground = {"running": 0, "waiting": 0}
 _no_foreground = threading.Event()
 _no_foreground.set()
 # A background thread never waits longer than this for a request to finish.
@@ -77,38 +77,31 @@ _YIELD_LIMIT_S = 1.0
 
 
 @contextlib.contextmanager
-def foreground() -> Iterator[None]:
+def _counted(kind: str) -> Iterator[None]:
+    with _foreground_lock:
+        _foreground[kind] += 1
+        _update_pause()
+    try:
+        yield
+    finally:
+        with _foreground_lock:
+            _foreground[kind] -= 1
+            _update_pause()
+
+
+def foreground() -> contextlib.AbstractContextManager[None]:
     """Mark the calling request as one a user waits on (background work pauses)."""
-    global _foreground_count
-    with _foreground_lock:
-        _foreground_count += 1
-        _update_pause()
-    try:
-        yield
-    finally:
-        with _foreground_lock:
-            _foreground_count -= 1
-            _update_pause()
+    return _counted("running")
 
 
-@contextlib.contextmanager
-def waiting_on_background() -> Iterator[None]:
+def waiting_on_background() -> contextlib.AbstractContextManager[None]:
     """Mark the calling request as waiting for background work (which then does not pause)."""
-    global _foreground_waiting
-    with _foreground_lock:
-        _foreground_waiting += 1
-        _update_pause()
-    try:
-        yield
-    finally:
-        with _foreground_lock:
-            _foreground_waiting -= 1
-            _update_pause()
+    return _counted("waiting")
 
 
 def _update_pause() -> None:
     # Called with _foreground_lock held.
-    if _foreground_count == 0 or _foreground_waiting > 0:
+    if _foreground["running"] == 0 or _foreground["waiting"] > 0:
         _no_foreground.set()
     else:
         _no_foreground.clear()
