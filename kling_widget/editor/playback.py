@@ -22,6 +22,7 @@ Imports only ``ipywidgets`` and Pillow; no network (the caller fetches the bytes
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -328,23 +329,26 @@ class PlayedFrames:
             self._nbytes = 0
 
         def work() -> None:
-            for key, make in jobs:
-                with self._lock:
-                    if run != self._run or self._nbytes > self.max_bytes:
-                        return
-                    if key in self._items:
+            # Whatever cannot be made now (a frame, or the list itself when the editor
+            # changed under it) is composed when played instead.
+            with contextlib.suppress(Exception):
+                for key, make in jobs:
+                    with self._lock:
+                        if run != self._run or self._nbytes > self.max_bytes:
+                            return
+                        if key in self._items:
+                            continue
+                    try:
+                        data = make()
+                    except Exception:
                         continue
-                try:
-                    data = make()
-                except Exception:  # a frame that cannot be made now is made when played
-                    continue
-                if data is None:
-                    continue
-                with self._lock:
-                    if run != self._run:
-                        return
-                    self._items[key] = data
-                    self._nbytes += len(data)
+                    if data is None:
+                        continue
+                    with self._lock:
+                        if run != self._run:
+                            return
+                        self._items[key] = data
+                        self._nbytes += len(data)
 
         threading.Thread(target=work, name="kling-played-frames", daemon=True).start()
 
