@@ -10,8 +10,12 @@ While playing, :func:`composite_jpeg` makes each frame one JPEG with its mask la
 burned in (kept for the next play-through like any frame picture): the browser then
 decodes one picture a frame and repaints the canvas once, where the frame, mask and
 points layers would cost two pictures and three repaints of every layer (ipycanvas
-composites its layers again for each layer a message touches). That browser work, not
-the wire, is what held playback below the clip's rate.
+composites its layers again for each layer a message touches). :class:`PlayedFrames`
+makes those pictures on a background thread as soon as Preview's masks arrive, so the
+first play-through only sends them. :func:`frames_in_flight` is how many sent frames may
+await the browser's answer before the player skips instead: a fifth of a second of the
+clip, because a JupyterLab round trip takes 100-200 ms and a 3-frame window held a 30 fps
+clip to about 25 fps.
 
 :func:`preview_video` is the preview-selection video as an inline ``ipywidgets.Video``
 (sent inside the widget state when its bytes are at hand and small enough, referenced by
