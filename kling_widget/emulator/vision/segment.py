@@ -392,30 +392,40 @@ def segment_work(
     if feats is None:
         feats = frame_features(work_rgb)
     candidates = [
-        (region, growth, sigma)
+        (found, growth, sigma)
         for sigma, feat in zip(FEATURE_SCALES, feats, strict=True)
-        for region, growth in region_candidates(feat, seeds)
+        for found, growth in region_candidates(feat, seeds)
     ]
     if not candidates:
         return None
     candidates.sort(key=lambda c: c[1])
     # Smoothed features pull a region in from the object's edges by about the smoothing
     # scale: give it back, GrabCut trims what is not the object.
-    regions = [dilate(found, round(sigma)) for found, _, sigma in candidates[:MAX_TRIES]]
-    order = list(range(len(regions)))
-    # Of the two most stable regions, the one that stands out more from its surroundings
-    # goes first (sorted is stable: the more stable of equals stays first).
-    order[:PAIR] = sorted(order[:PAIR], key=lambda i: -standing_out(work_rgb, regions[i]))
+    tries = candidates[:MAX_TRIES]
+    regions: dict[int, BoolArray] = {}
+
+    def region(i: int) -> BoolArray:
+        # Made when first needed: most clicks settle on the first region tried.
+        if i not in regions:
+            found, _, sigma = tries[i]
+            regions[i] = dilate(found, round(sigma))
+        return regions[i]
+
+    order = list(range(len(tries)))
+    if len(order) > 1:
+        # Of the two most stable regions, the one that stands out more from its
+        # surroundings goes first (sorted is stable: the more stable of equals stays first).
+        order[:PAIR] = sorted(order[:PAIR], key=lambda i: -standing_out(work_rgb, region(i)))
     mask: BoolArray | None = None
     for i in order:
-        cut = grabcut(work_rgb, regions[i], seeds)
-        if cut.sum() >= COLLAPSED * regions[i].sum():
+        cut = grabcut(work_rgb, region(i), seeds)
+        if cut.sum() >= COLLAPSED * region(i).sum():
             mask = cut
             break
     if mask is None:
         # GrabCut collapsed on every candidate (mixed colour models): the most stable
         # region is the better answer.
-        mask = fill_holes(dilate(candidates[0][0], round(candidates[0][2])))
+        mask = fill_holes(region(0))
     if not mask.any():
         return None
     return mask, learn_model(work_rgb, mask)
